@@ -1,0 +1,93 @@
+// Command coop composes diffusion models that were never trained together.
+// Each subcommand lives in its own file and registers itself in init, so the
+// command list in --help is exactly the set of commands that exist.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+
+	"github.com/urfave/cli/v3"
+)
+
+// version is the engine version recorded in every PNG coop writes.
+var version = "0.1.0-dev"
+
+var commands []*cli.Command
+
+// register adds a subcommand; called from init in each command's file.
+func register(c *cli.Command) { commands = append(commands, c) }
+
+// exitError carries the process exit status for an error: 1 for failures,
+// 2 for bad input (usage, recipes, arguments), 130 for interruption.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// badInput marks err as the user's input being at fault (exit status 2).
+func badInput(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: 2, err: err}
+}
+
+// badInputf formats a bad-input error.
+func badInputf(format string, args ...any) error {
+	return badInput(fmt.Errorf(format, args...))
+}
+
+func rootCommand() *cli.Command {
+	sort.Slice(commands, func(i, j int) bool { return commands[i].Name < commands[j].Name })
+	return &cli.Command{
+		Name:    "coop",
+		Usage:   "compose diffusion models that were never trained together",
+		Version: version,
+		Flags: []cli.Flag{
+			&cli.StringFlag{
+				Name:  "ort-lib",
+				Usage: "path to libonnxruntime (else $ONNXRUNTIME_SHARED_LIBRARY_PATH, the cache filled by coop setup, then system paths)",
+			},
+		},
+		Commands:              commands,
+		EnableShellCompletion: false,
+		OnUsageError: func(ctx context.Context, cmd *cli.Command, err error, isSubcommand bool) error {
+			return badInput(err)
+		},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// run executes the CLI and maps errors to exit statuses.
+func run(args []string, stdout, stderr *os.File) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := rootCommand()
+	root.Writer = stdout
+	root.ErrWriter = stderr
+	err := root.Run(ctx, args)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "coop: %v\n", err)
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return 130
+	}
+	return 1
+}
