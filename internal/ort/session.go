@@ -1,0 +1,387 @@
+package ort
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ortgo "github.com/yalue/onnxruntime_go"
+
+	"github.com/coop-diffusion/coop/internal/onnx"
+	"github.com/coop-diffusion/coop/latent"
+)
+
+// OptimizationLevel is ONNX Runtime's graph optimization level. The zero
+// value leaves ONNX Runtime's default, which is OptimizeAll.
+type OptimizationLevel int
+
+const (
+	OptimizeDefault  OptimizationLevel = iota // ONNX Runtime's default (all)
+	OptimizeDisable                           // no graph rewriting
+	OptimizeBasic                             // constant folding, redundant node removal
+	OptimizeExtended                          // plus node fusions
+	OptimizeAll                               // plus layout optimizations
+)
+
+func (l OptimizationLevel) String() string {
+	switch l {
+	case OptimizeDefault:
+		return "default"
+	case OptimizeDisable:
+		return "disable"
+	case OptimizeBasic:
+		return "basic"
+	case OptimizeExtended:
+		return "extended"
+	case OptimizeAll:
+		return "all"
+	}
+	return fmt.Sprintf("OptimizationLevel(%d)", int(l))
+}
+
+// ParseOptimizationLevel reads "disable", "basic", "extended", "all" or ""
+// (default).
+func ParseOptimizationLevel(s string) (OptimizationLevel, error) {
+	for l := OptimizeDefault; l <= OptimizeAll; l++ {
+		if s == l.String() || (s == "" && l == OptimizeDefault) {
+			return l, nil
+		}
+	}
+	return 0, fmt.Errorf("optimization level %q: want disable, basic, extended or all", s)
+}
+
+// Devices that SessionOptions.Device accepts.
+const (
+	DeviceCPU  = "cpu"
+	DeviceCUDA = "cuda"
+)
+
+// SessionOptions configures Open.
+type SessionOptions struct {
+	// IntraOpThreads and InterOpThreads size ONNX Runtime's thread pools;
+	// 0 leaves ONNX Runtime's default (one intra-op thread per core).
+	IntraOpThreads int
+	InterOpThreads int
+	// OptimizationLevel chooses how much ONNX Runtime rewrites the graph.
+	OptimizationLevel OptimizationLevel
+	// Device is "cpu" (or "") or "cuda". CUDA needs an ONNX Runtime build
+	// with the CUDA execution provider; nodes it cannot run fall back to the
+	// CPU.
+	Device string
+	// DeviceID is the CUDA device ordinal.
+	DeviceID int
+	// Deterministic asks for run-to-run identical results: sequential
+	// execution, ONNX Runtime's deterministic compute mode (which makes GPU
+	// kernels avoid non-deterministic algorithms) and cuDNN's default
+	// convolution algorithm instead of per-run benchmarking.
+	Deterministic bool
+}
+
+// build creates the ONNX Runtime session options; the caller destroys them.
+func (o SessionOptions) build() (*ortgo.SessionOptions, error) {
+	if o.IntraOpThreads < 0 || o.InterOpThreads < 0 {
+		return nil, fmt.Errorf("thread counts must not be negative (intra-op %d, inter-op %d)", o.IntraOpThreads, o.InterOpThreads)
+	}
+	var level ortgo.GraphOptimizationLevel
+	switch o.OptimizationLevel {
+	case OptimizeDefault, OptimizeAll:
+		level = ortgo.GraphOptimizationLevelEnableAll
+	case OptimizeDisable:
+		level = ortgo.GraphOptimizationLevelDisableAll
+	case OptimizeBasic:
+		level = ortgo.GraphOptimizationLevelEnableBasic
+	case OptimizeExtended:
+		level = ortgo.GraphOptimizationLevelEnableExtended
+	default:
+		return nil, fmt.Errorf("unknown optimization level %d", int(o.OptimizationLevel))
+	}
+	device := strings.ToLower(o.Device)
+	if device != "" && device != DeviceCPU && device != DeviceCUDA {
+		return nil, fmt.Errorf("device %q: want %q or %q", o.Device, DeviceCPU, DeviceCUDA)
+	}
+	so, err := ortgo.NewSessionOptions()
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			so.Destroy()
+		}
+	}()
+	if err := so.SetIntraOpNumThreads(o.IntraOpThreads); err != nil {
+		return nil, fmt.Errorf("intra-op threads: %w", err)
+	}
+	if err := so.SetInterOpNumThreads(o.InterOpThreads); err != nil {
+		return nil, fmt.Errorf("inter-op threads: %w", err)
+	}
+	if err := so.SetGraphOptimizationLevel(level); err != nil {
+		return nil, fmt.Errorf("optimization level %v: %w", o.OptimizationLevel, err)
+	}
+	if o.Deterministic {
+		if err := so.SetExecutionMode(ortgo.ExecutionModeSequential); err != nil {
+			return nil, fmt.Errorf("sequential execution: %w", err)
+		}
+		if err := setDeterministicCompute(so); err != nil {
+			return nil, fmt.Errorf("deterministic compute: %w", err)
+		}
+	}
+	if device == DeviceCUDA {
+		if err := appendCUDA(so, o.DeviceID); err != nil {
+			return nil, fmt.Errorf("device cuda: the ONNX Runtime library %s has no usable CUDA execution provider: %w", LoadedLibrary(), err)
+		}
+	}
+	ok = true
+	return so, nil
+}
+
+func appendCUDA(so *ortgo.SessionOptions, deviceID int) error {
+	cuda, err := ortgo.NewCUDAProviderOptions()
+	if err != nil {
+		return err
+	}
+	defer cuda.Destroy()
+	// DEFAULT picks cuDNN's default convolution algorithm: the same one on
+	// every run, and no benchmarking pass on the first run of each shape.
+	err = cuda.Update(map[string]string{
+		"device_id":              strconv.Itoa(deviceID),
+		"cudnn_conv_algo_search": "DEFAULT",
+	})
+	if err != nil {
+		return err
+	}
+	return so.AppendExecutionProviderCUDA(cuda)
+}
+
+// Session is one loaded model. It is created once per model file and reused;
+// Run is safe for concurrent use.
+type Session struct {
+	path string
+	sig  *onnx.Signature
+	opts SessionOptions
+
+	inputIndex  map[string]int // position in sig.Inputs
+	outputIndex map[string]int // position in sig.Outputs
+
+	mu   sync.RWMutex // Run holds it shared, Close exclusively
+	sess *ortgo.DynamicAdvancedSession
+
+	runs atomic.Int64
+	busy atomic.Int64 // nanoseconds inside ONNX Runtime
+}
+
+// Open loads the model file at modelPath. It reads the model's signature
+// first, without loading weights, so a file that is not an ONNX model fails
+// fast with an error naming the file; then it creates one ONNX Runtime
+// session for all the graph's inputs and outputs from the file path, so that
+// ONNX Runtime finds external weight files (model.onnx_data) beside it.
+func Open(modelPath string, opts SessionOptions) (*Session, error) {
+	if !Initialized() {
+		return nil, errNotInitialized("opening model " + modelPath)
+	}
+	sig, err := onnx.ReadSignature(modelPath)
+	if err != nil {
+		return nil, fmt.Errorf("opening model: %w", err)
+	}
+	if len(sig.Inputs) == 0 || len(sig.Outputs) == 0 {
+		return nil, fmt.Errorf("opening model %s: it declares %d inputs and %d outputs; coop runs graphs with at least one of each",
+			modelPath, len(sig.Inputs), len(sig.Outputs))
+	}
+	s := &Session{
+		path:        modelPath,
+		sig:         sig,
+		opts:        opts,
+		inputIndex:  make(map[string]int, len(sig.Inputs)),
+		outputIndex: make(map[string]int, len(sig.Outputs)),
+	}
+	inNames := make([]string, len(sig.Inputs))
+	for i, v := range sig.Inputs {
+		if _, err := ortElemType(v.ElemType); err != nil {
+			return nil, fmt.Errorf("opening model %s: input %q: %w", modelPath, v.Name, err)
+		}
+		inNames[i] = v.Name
+		s.inputIndex[v.Name] = i
+	}
+	outNames := make([]string, len(sig.Outputs))
+	for i, v := range sig.Outputs {
+		outNames[i] = v.Name
+		s.outputIndex[v.Name] = i
+	}
+	so, err := opts.build()
+	if err != nil {
+		return nil, fmt.Errorf("opening model %s: %w", modelPath, err)
+	}
+	defer so.Destroy()
+	sess, err := ortgo.NewDynamicAdvancedSession(modelPath, inNames, outNames, so)
+	if err != nil {
+		return nil, fmt.Errorf("opening model %s: ONNX Runtime: %w", modelPath, err)
+	}
+	s.sess = sess
+	return s, nil
+}
+
+// Path returns the model file the session was opened from.
+func (s *Session) Path() string { return s.path }
+
+// Signature returns the model's declared inputs and outputs. The caller must
+// not modify it.
+func (s *Session) Signature() *onnx.Signature { return s.sig }
+
+// Options returns the options the session was opened with.
+func (s *Session) Options() SessionOptions { return s.opts }
+
+// Close releases the ONNX Runtime session, waiting for runs in progress. It
+// is safe to call more than once.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sess == nil {
+		return nil
+	}
+	err := s.sess.Destroy()
+	s.sess = nil
+	return err
+}
+
+// Stats counts a session's runs and the time spent inside ONNX Runtime.
+type Stats struct {
+	Runs int64         // Run calls that reached ONNX Runtime, failed and cancelled ones included
+	Time time.Duration // total time inside ONNX Runtime's Run
+}
+
+// Mean returns the average time per run.
+func (st Stats) Mean() time.Duration {
+	if st.Runs == 0 {
+		return 0
+	}
+	return st.Time / time.Duration(st.Runs)
+}
+
+// Stats returns the session's counters; it is safe to call during runs.
+func (s *Session) Stats() Stats {
+	return Stats{Runs: s.runs.Load(), Time: time.Duration(s.busy.Load())}
+}
+
+// Run executes the model. inputs holds a value for every graph input (by
+// name); outputs holds, for every output the caller wants, a float32 tensor
+// of the output's shape, allocated by the caller and overwritten by Run.
+// Outputs the caller does not list are computed (ONNX Runtime runs the whole
+// graph) and discarded.
+//
+// Inputs are cast to the declared element types and checked against the
+// declared ranks and fixed dimensions before anything runs; errors name the
+// model file, the input and what was expected. When ctx is cancelled during
+// the run, Run asks ONNX Runtime to stop (it checks between nodes) and
+// returns an error wrapping ctx.Err().
+func (s *Session) Run(ctx context.Context, inputs map[string]Input, outputs map[string]*latent.Tensor) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("model %s: not run: %w", s.path, err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.sess == nil {
+		return fmt.Errorf("model %s: session is closed", s.path)
+	}
+	shapes, err := s.resolveInputs(inputs)
+	if err != nil {
+		return err
+	}
+	if err := s.checkOutputs(outputs, shapes); err != nil {
+		return err
+	}
+
+	var vs values
+	defer vs.destroy()
+	inValues := make([]ortgo.Value, len(s.sig.Inputs))
+	for i, info := range s.sig.Inputs {
+		v, err := vs.input(info.ElemType, shapes.inputs[i], inputs[info.Name])
+		if err != nil {
+			return fmt.Errorf("model %s: input %q: %w", s.path, info.Name, err)
+		}
+		inValues[i] = v
+	}
+	outValues := make([]ortgo.Value, len(s.sig.Outputs))
+	pending := make([]outputCopy, 0, len(s.sig.Outputs))
+	var auto []int // outputs ONNX Runtime allocates; freed after the run
+	for i, info := range s.sig.Outputs {
+		t := outputs[info.Name]
+		var shape []int64
+		if t != nil {
+			shape = t.Shape64()
+		} else if resolved, err := s.outputShape(i, shapes); err == nil {
+			shape = resolved
+		} else if info.ElemType == onnx.Float16 {
+			return fmt.Errorf("model %s: output %q is float16 and its shape %s cannot be worked out from the inputs (%v); pass a tensor for it in outputs",
+				s.path, info.Name, info.ShapeString(), err)
+		} else {
+			auto = append(auto, i)
+			continue
+		}
+		v, cp, err := vs.output(info.ElemType, shape, t, aliasesInput(t, inputs))
+		if err != nil {
+			return fmt.Errorf("model %s: output %q: %w", s.path, info.Name, err)
+		}
+		if v == nil {
+			auto = append(auto, i)
+			continue
+		}
+		outValues[i] = v
+		if cp != nil {
+			pending = append(pending, cp)
+		}
+	}
+
+	if err := s.runORT(ctx, inValues, outValues); err != nil {
+		return err
+	}
+	for _, i := range auto {
+		if outValues[i] != nil {
+			vs.track(outValues[i])
+		}
+	}
+	for _, cp := range pending {
+		cp()
+	}
+	return nil
+}
+
+// runORT runs the session with a RunOptions that a cancelled ctx terminates.
+func (s *Session) runORT(ctx context.Context, in, out []ortgo.Value) error {
+	ro, err := ortgo.NewRunOptions()
+	if err != nil {
+		return fmt.Errorf("model %s: %w", s.path, err)
+	}
+	// terminate may run concurrently with the end of the run; the mutex
+	// keeps it from touching ro after Destroy.
+	var mu sync.Mutex
+	live := true
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if live {
+			ro.Terminate()
+		}
+	})
+	start := time.Now()
+	err = s.sess.RunWithOptions(in, out, ro)
+	elapsed := time.Since(start)
+	stop()
+	mu.Lock()
+	live = false
+	ro.Destroy()
+	mu.Unlock()
+
+	s.runs.Add(1)
+	s.busy.Add(int64(elapsed))
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return fmt.Errorf("model %s: run stopped after %v: %w", s.path, elapsed.Round(time.Millisecond), ctxErr)
+		}
+		return fmt.Errorf("model %s: %w", s.path, err)
+	}
+	return nil
+}
