@@ -1,0 +1,116 @@
+package coop
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/coop-diffusion/coop/latent"
+)
+
+// bridgeFilter resamples pixels between participants' sizes. Bicubic
+// (Catmull-Rom) is sharp without Lanczos' ringing on upsampling, and the
+// resizer antialiases when shrinking.
+const bridgeFilter = latent.Bicubic
+
+// end is one side of a bridge: a model's autoencoder at a pixel size.
+type end struct {
+	model         *Model
+	height, width int
+}
+
+func (e end) String() string { return fmt.Sprintf("%s@%dx%d", e.model.Name, e.width, e.height) }
+
+// latentShape is the [1, C, h, w] shape of this end's latents.
+func (e end) latentShape() ([]int, error) {
+	sp := e.model.VAE.Space()
+	h, w, err := sp.LatentSize(e.height, e.width)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", e.model.Name, err)
+	}
+	return []int{1, sp.Channels, h, w}, nil
+}
+
+// sameSpace reports whether two ends share latents: the same space at the
+// same pixel size, so a prediction needs no bridge at all.
+func sameSpace(a, b end) bool {
+	if a.height != b.height || a.width != b.width {
+		return false
+	}
+	sa, sb := a.model.VAE.Space(), b.model.VAE.Space()
+	if sa.Name != sb.Name || sa.Channels != sb.Channels || sa.Factor != sb.Factor ||
+		sa.ScalingFactor != sb.ScalingFactor || sa.ShiftFactor != sb.ShiftFactor ||
+		len(sa.LatentsMean) != len(sb.LatentsMean) {
+		return false
+	}
+	for i := range sa.LatentsMean {
+		if sa.LatentsMean[i] != sb.LatentsMean[i] || sa.LatentsStd[i] != sb.LatentsStd[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// pixelBridge carries clean latents (x0 estimates) from one end to another
+// through pixel space: decode, resize, encode. Its buffers live as long as
+// the run, so carrying allocates no tensors.
+type pixelBridge struct {
+	from, to end
+	pixFrom  *latent.Tensor // decoded pixels at from's size
+	pixTo    *latent.Tensor // resized pixels at to's size; nil when sizes agree
+	resizer  *latent.Resizer
+	rec      *recorder
+}
+
+func newPixelBridge(from, to end, rec *recorder) (*pixelBridge, error) {
+	b := &pixelBridge{from: from, to: to, rec: rec,
+		pixFrom: latent.New(1, 3, from.height, from.width)}
+	if from.height != to.height || from.width != to.width {
+		r, err := latent.NewResizer(from.height, from.width, to.height, to.width, bridgeFilter)
+		if err != nil {
+			return nil, err
+		}
+		b.resizer = r
+		b.pixTo = latent.New(1, 3, to.height, to.width)
+	}
+	return b, nil
+}
+
+// carry writes the latent of x0 (in from's space) in to's space into dst.
+func (b *pixelBridge) carry(ctx context.Context, x0, dst *latent.Tensor) error {
+	start := time.Now()
+	if err := b.from.model.VAE.Decode(ctx, x0, b.pixFrom); err != nil {
+		return fmt.Errorf("bridge %s -> %s: decoding with %s: %w", b.from, b.to, b.from.model.Name, err)
+	}
+	pix := b.pixFrom
+	if b.resizer != nil {
+		if err := b.resizer.Resize(b.pixTo, b.pixFrom); err != nil {
+			return fmt.Errorf("bridge %s -> %s: %w", b.from, b.to, err)
+		}
+		pix = b.pixTo
+	}
+	if err := b.to.model.VAE.Encode(ctx, pix, dst); err != nil {
+		return fmt.Errorf("bridge %s -> %s: encoding with %s: %w", b.from, b.to, b.to.model.Name, err)
+	}
+	b.rec.bridge(b.from.model.Name, b.to.model.Name, "pixel", 1, 1, time.Since(start))
+	return nil
+}
+
+// bridges caches one pixelBridge per ordered pair of ends.
+type bridges struct {
+	m   map[[2]string]*pixelBridge
+	rec *recorder
+}
+
+func (bs *bridges) get(from, to end) (*pixelBridge, error) {
+	key := [2]string{from.String(), to.String()}
+	if b, ok := bs.m[key]; ok {
+		return b, nil
+	}
+	b, err := newPixelBridge(from, to, bs.rec)
+	if err != nil {
+		return nil, err
+	}
+	bs.m[key] = b
+	return b, nil
+}

@@ -1,0 +1,23 @@
+// Package coop is the fusion engine: it runs a compiled plan
+// (graphs.Plan) on loaded models and turns models that were never trained
+// together into one denoising trajectory (Coop-Diffusion, PanGu-Draw).
+//
+// Each stage has a primary participant whose latent space owns the
+// trajectory. Every step, each active participant predicts noise in its own
+// space: participants in the primary's space and size predict on the
+// primary's latent directly; a foreign participant keeps its own trajectory,
+// and its clean-latent estimate x0 reaches the primary space through the
+// latent bridge (decode, resize in pixels, encode), where it becomes an
+// epsilon at the same noise level. Predictions are fused with normalised
+// weights (constants or curves over the noise level), the primary steps, and
+// the fused estimate goes back through the bridge to step each foreign
+// trajectory.
+//
+// Between stages the trajectory continues unchanged when space and size
+// agree (SDXL base to refiner), or crosses the resolution bridge: decode the
+// x0 estimate, resize in pixel space, encode in the new space and re-noise
+// with fresh seeded noise, which keeps the noise white (IID-preserving).
+//
+// Everything random comes from latent.NewStream(seed, name) with a name per
+// use, so a plan and a seed always give the same image.
+package coop
