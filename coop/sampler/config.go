@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -177,14 +178,18 @@ func defaultsFor(class string) classDefaults {
 	}
 }
 
-// ReadSchedulerConfig reads a diffusers scheduler_config.json. Keys the file
-// leaves out take diffusers' defaults for the class it names (for example
-// timestep_spacing is "leading" for DDIMScheduler and "linspace" for
-// EulerDiscreteScheduler). Options coop cannot honour for the named class
+// ReadSchedulerConfig reads a diffusers scheduler_config.json, given as the
+// file or as a model folder holding scheduler/scheduler_config.json. Keys
+// the file leaves out take diffusers' defaults for the class it names (for
+// example timestep_spacing is "leading" for DDIMScheduler and "linspace"
+// for EulerDiscreteScheduler). Options coop cannot honour for the named class
 // (trained_betas, thresholding, DPM-Solver other than 2nd-order midpoint
 // dpmsolver++, ...) are errors rather than silently different numbers.
 // Config.Steps is left at DefaultConfig's 50.
 func ReadSchedulerConfig(path string) (Config, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		path = filepath.Join(path, "scheduler", "scheduler_config.json")
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, err
@@ -207,6 +212,8 @@ func ParseSchedulerConfig(data []byte) (Config, error) {
 		switch {
 		case errors.As(err, &syn):
 			return Config{}, fmt.Errorf("malformed JSON at byte %d: %v", syn.Offset, err)
+		case errors.As(err, &typ) && typ.Field == "":
+			return Config{}, fmt.Errorf("expected a JSON object, found %s", typ.Value)
 		case errors.As(err, &typ):
 			return Config{}, fmt.Errorf("field %q: %v", typ.Field, err)
 		}

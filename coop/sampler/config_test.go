@@ -91,7 +91,11 @@ func TestReadSchedulerConfig(t *testing.T) {
 		t.Errorf("SDXL config: sampler %s, first timestep %g, init_noise_sigma %g", p.Sampler, p.Steps[0].Timestep, p.InitNoiseSigma)
 	}
 
-	cfg, err = sampler.ReadSchedulerConfig(writeConfig(t, sd21Config))
+	// A model folder: scheduler/scheduler_config.json inside it.
+	model := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(model, "scheduler"), 0o755))
+	must(t, os.WriteFile(filepath.Join(model, "scheduler", "scheduler_config.json"), []byte(sd21Config), 0o644))
+	cfg, err = sampler.ReadSchedulerConfig(model)
 	must(t, err)
 	if cfg.Prediction != sampler.VPrediction || cfg.SetAlphaToOne || cfg.Spacing != sampler.Leading {
 		t.Errorf("SD 2.1 config read as %+v", cfg)
@@ -148,6 +152,10 @@ func TestReadSchedulerConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v; want one naming the file and %q", c.content, err, c.want)
 		}
+	}
+	path := writeConfig(t, `[1, 2]`)
+	if _, err := sampler.ReadSchedulerConfig(path); err == nil || !strings.Contains(err.Error(), "expected a JSON object") {
+		t.Errorf("array config: %v", err)
 	}
 	if _, err := sampler.ReadSchedulerConfig(filepath.Join(t.TempDir(), "missing.json")); err == nil || !strings.Contains(err.Error(), "missing.json") {
 		t.Errorf("missing file: %v", err)

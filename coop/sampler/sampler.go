@@ -23,7 +23,7 @@ import (
 // must come in order; stopping early is allowed. After Init or
 // SetFromModelSpace, Step allocates nothing.
 type Sampler interface {
-	// Plan is the sampler's full schedule.
+	// Plan is the sampler's full schedule, shared: do not modify it.
 	Plan() *Plan
 	// Init sets x to the initial state for step 0 from unit Gaussian noise
 	// (scaled by Plan().InitNoiseSigma). x and noise may be the same tensor.
@@ -74,7 +74,8 @@ type registration struct {
 
 var (
 	registry = map[string]*registration{}
-	aliases  = map[string]string{}
+	aliases  = map[string]string{} // lower-case alias -> canonical name
+	spelled  []string              // aliases as registered, for messages
 )
 
 // Register adds a sampler under a canonical name (lower case) and any
@@ -99,6 +100,7 @@ func Register(name, about string, build Constructor, alias ...string) {
 			panic("sampler: Register: alias " + a + " registered twice")
 		}
 		aliases[ak] = key
+		spelled = append(spelled, a)
 	}
 }
 
@@ -157,13 +159,8 @@ func Canonical(name string) (string, error) {
 }
 
 func aliasNames() []string {
-	var names []string
-	for _, r := range []string{"DDIMScheduler", "DDPMScheduler", "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler",
-		"DPMSolverMultistepScheduler", "LCMScheduler", "DDPMWuerstchenScheduler", "PNDMScheduler"} {
-		if _, ok := aliases[lowerName(r)]; ok {
-			names = append(names, r)
-		}
-	}
+	names := append([]string(nil), spelled...)
+	sort.Strings(names)
 	return names
 }
 

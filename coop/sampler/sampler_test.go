@@ -9,6 +9,9 @@ import (
 	"github.com/coop-diffusion/coop/latent"
 )
 
+// The seeded generator of package latent is a NoiseSource.
+var _ sampler.NoiseSource = latent.Noise{}
+
 func TestRegistry(t *testing.T) {
 	want := []string{"ddim", "ddpm", "ddpm_wuerstchen", "dpmpp_2m", "dpmpp_2m_karras", "euler", "euler_a", "lcm"}
 	if got := sampler.Names(); strings.Join(got, ",") != strings.Join(want, ",") {
