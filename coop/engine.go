@@ -333,6 +333,7 @@ func (r *run) stage(ctx context.Context, si int, st *graphs.Stage) error {
 	}
 
 	n := st.Steps()
+	var weights, next []float64
 	for k := 0; k < n; k++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -344,10 +345,10 @@ func (r *run) stage(ctx context.Context, si int, st *graphs.Stage) error {
 			return err
 		}
 		latent.Fill(fused, 0)
-		wsum := 0.0
+		weights = st.Weights(k, tnorm, weights)
 		for j, tj := range trajs {
-			w := tj.p.Weight.At(tnorm)
-			if !tj.p.Window.Active(k, n) || w <= 0 {
+			w := weights[j]
+			if w <= 0 {
 				tj.live = tj.live && j == 0
 				continue
 			}
@@ -384,12 +385,7 @@ func (r *run) stage(ctx context.Context, si int, st *graphs.Stage) error {
 				contrib = carriedEps
 			}
 			latent.Axpby(fused, 1, fused, w, contrib)
-			wsum += w
 		}
-		if wsum == 0 {
-			return fmt.Errorf("stage %s, step %d: no participant is active (every weight is zero or outside its window)", st.Name, k+1)
-		}
-		latent.Scale(fused, 1/wsum)
 		if !finite(fused.Data) {
 			return &NonFiniteError{Stage: st.Name, Step: k + 1, Model: pm.Name, What: "the fused prediction"}
 		}
@@ -399,6 +395,9 @@ func (r *run) stage(ctx context.Context, si int, st *graphs.Stage) error {
 		if err := pt.smp.Step(i, pt.x, fused); err != nil {
 			return err
 		}
+		if k+1 < n {
+			next = st.Weights(k+1, NoiseLevel(plan.Steps[i+1].Abar), next)
+		}
 		// Carry the fused prediction back into each foreign participant's
 		// space to step its own trajectory, but only for participants that
 		// take part in the next step: an inactive one costs nothing and
@@ -407,7 +406,7 @@ func (r *run) stage(ctx context.Context, si int, st *graphs.Stage) error {
 			if j == 0 || tj.shared || !tj.live {
 				continue
 			}
-			if k+1 >= n || !tj.p.Window.Active(k+1, n) || tj.p.Weight.At(NoiseLevel(plan.Steps[i+1].Abar)) <= 0 {
+			if k+1 >= n || next[j] <= 0 {
 				tj.live = false
 				continue
 			}

@@ -121,8 +121,12 @@ type Bridge struct {
 // Participant is one model shaping a stage.
 type Participant struct {
 	// Model is the recipe name of the model.
-	Model    string
-	Weight   Curve
+	Model  string
+	Weight Curve
+	// Shares marks a participant without a weight of its own: the
+	// participants that share divide equally what the given weights leave
+	// of 1.
+	Shares   bool
 	Window   Window
 	Prompt   adapters.Prompt
 	Guidance float64
@@ -198,4 +202,51 @@ func (p *Plan) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Weights writes the participants' normalised fusion weights at stage step
+// k at noise level t into dst (allocating only when dst is too short). A
+// participant outside its window weighs 0; participants that Share divide
+// equally what the given weights leave of 1; then the weights are scaled
+// to sum to 1. When nothing is left the primary gets 1, since its
+// trajectory must move on.
+func (s *Stage) Weights(k int, t float64, dst []float64) []float64 {
+	n := len(s.Participants)
+	if cap(dst) < n {
+		dst = make([]float64, n)
+	}
+	dst = dst[:n]
+	given, sharing := 0.0, 0
+	for i, p := range s.Participants {
+		dst[i] = 0
+		if !p.Window.Active(k, s.Steps()) {
+			continue
+		}
+		if p.Shares {
+			dst[i] = -1
+			sharing++
+			continue
+		}
+		dst[i] = p.Weight.At(t)
+		given += dst[i]
+	}
+	share := 0.0
+	if sharing > 0 && given < 1 {
+		share = (1 - given) / float64(sharing)
+	}
+	sum := 0.0
+	for i := range dst {
+		if dst[i] < 0 {
+			dst[i] = share
+		}
+		sum += dst[i]
+	}
+	if sum <= 0 {
+		dst[0] = 1
+		return dst
+	}
+	for i := range dst {
+		dst[i] /= sum
+	}
+	return dst
 }

@@ -1,0 +1,118 @@
+// Package job connects the pieces of a run: a loaded recipe is checked
+// against every model's signatures and compiled into a plan (Prepare,
+// before any weights load), the models the plan uses are opened (Load),
+// and the engine runs the plan for a seed (Run). The CLI and the
+// end-to-end tests share it, so what `coop validate` and `coop plan`
+// promise is what `coop run` does.
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/coop-diffusion/coop/adapters"
+	"github.com/coop-diffusion/coop/coop"
+	"github.com/coop-diffusion/coop/graphs"
+	"github.com/coop-diffusion/coop/internal/ort"
+	"github.com/coop-diffusion/coop/latent"
+	"github.com/coop-diffusion/coop/recipes"
+)
+
+// Job is a recipe checked and compiled.
+type Job struct {
+	Recipe *recipes.Recipe
+	// Infos holds what Check learned of each model, by recipe name.
+	Infos map[string]*adapters.Info
+	Plan  *graphs.Plan
+}
+
+// Prepare checks every model the recipe names, from signatures and
+// configuration files only, and compiles the plan. Errors name the recipe
+// field at fault (FILE:LINE:COL) and the model.
+func Prepare(r *recipes.Recipe) (*Job, error) {
+	infos := map[string]*adapters.Info{}
+	for _, name := range r.ModelNames() {
+		m := r.Models[name]
+		info, err := adapters.Check(r.Path(m.Path), adapters.LoadOptions{Name: name, FamilyOverride: adapters.Family(m.Family)})
+		if err != nil {
+			return nil, r.Errorf(fmt.Sprintf("models.%s.path", name), "%v", err)
+		}
+		infos[name] = info
+	}
+	plan, err := graphs.Compile(r, infos)
+	if err != nil {
+		return nil, err
+	}
+	return &Job{Recipe: r, Infos: infos, Plan: plan}, nil
+}
+
+// Models are the loaded models of a job.
+type Models struct {
+	ByName map[string]*coop.Model
+	loaded []*adapters.Model
+}
+
+// Close releases every session.
+func (m *Models) Close() error {
+	var errs []error
+	for _, l := range m.loaded {
+		errs = append(errs, l.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// SessionOptions are the ONNX Runtime options a recipe asks for.
+func (j *Job) SessionOptions() ort.SessionOptions {
+	return ort.SessionOptions{Device: j.Recipe.Device, IntraOpThreads: j.Recipe.Threads, Deterministic: true}
+}
+
+// Load opens the models the plan uses. opts.Name and FamilyOverride are
+// set per model from the recipe.
+func (j *Job) Load(ctx context.Context, opts adapters.LoadOptions) (*Models, error) {
+	ms := &Models{ByName: map[string]*coop.Model{}}
+	for _, name := range j.Recipe.ModelNames() {
+		rm := j.Recipe.Models[name]
+		o := opts
+		o.Name, o.FamilyOverride = name, adapters.Family(rm.Family)
+		m, err := adapters.Load(ctx, j.Recipe.Path(rm.Path), o)
+		if err != nil {
+			ms.Close()
+			return nil, fmt.Errorf("loading model %s: %w", name, err)
+		}
+		ms.loaded = append(ms.loaded, m)
+		cm := &coop.Model{Name: name, Denoiser: m.Denoiser, VAE: m.VAE, Text: m.Text}
+		if len(m.Controls) > 0 {
+			cm.ControlNet = m.Controls[0]
+		}
+		ms.ByName[name] = cm
+	}
+	return ms, nil
+}
+
+// RunOptions tune one run of a job.
+type RunOptions struct {
+	Seed uint64
+	// Progress is called after every step.
+	Progress func(coop.Event)
+	// OnEnter sees every stage's entry latent (see coop.Engine.OnEnter).
+	OnEnter func(stage int, z, x0 *latent.Tensor, abar float64)
+}
+
+// Run runs the plan with the options' seed.
+func (j *Job) Run(ctx context.Context, ms *Models, o RunOptions) (*coop.Result, error) {
+	plan := *j.Plan
+	plan.Seed = o.Seed
+	e := &coop.Engine{Models: ms.ByName, Progress: o.Progress, OnEnter: o.OnEnter}
+	return e.Run(ctx, &plan)
+}
+
+// InitRuntime finds ONNX Runtime (flagPath from --ort-lib first, then the
+// usual places; see ort.Locate) and loads it once per process.
+func InitRuntime(flagPath string) error {
+	path, _, err := ort.Locate(flagPath)
+	if err != nil {
+		return err
+	}
+	return ort.Init(path)
+}
