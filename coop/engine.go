@@ -582,10 +582,15 @@ func (r *run) enter(ctx context.Context, si int, st *graphs.Stage, pt *trajector
 		if err := latent.Resize(pt.z, c.z, latent.Bilinear); err != nil {
 			return err
 		}
-		if c.x0.C() == pt.x0.C() {
-			if err := latent.Resize(pt.x0, c.x0, latent.Bilinear); err != nil {
-				return err
-			}
+		// The clean estimate still crosses the pixel bridge: participants
+		// joining later start from it, and it is what the noise part of
+		// the naive latent is measured against.
+		b, err := r.bridges.get(c.end, primEnd)
+		if err != nil {
+			return err
+		}
+		if err := b.carry(ctx, c.x0, pt.x0); err != nil {
+			return err
 		}
 		if err := pt.smp.SetFromModelSpace(first, pt.x, pt.z); err != nil {
 			return err
