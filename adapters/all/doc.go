@@ -1,0 +1,3 @@
+// Package all registers every model family coop knows; the CLI imports it
+// for its side effects.
+package all

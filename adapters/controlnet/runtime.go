@@ -1,0 +1,18 @@
+package controlnet
+
+import (
+	"time"
+
+	"github.com/coop-diffusion/coop/adapters"
+)
+
+var _ adapters.Timed = (*Split)(nil)
+
+// RuntimeStats appends the stats of the ControlNet's session.
+func (s *Split) RuntimeStats(dst []adapters.GraphStats) []adapters.GraphStats {
+	st := s.g.Stats()
+	return append(dst, adapters.GraphStats{Role: s.g.Role, Runs: st.Runs, Time: st.Time})
+}
+
+// OpenSessions opens the ControlNet's session.
+func (s *Split) OpenSessions() (time.Duration, error) { return s.g.Open() }

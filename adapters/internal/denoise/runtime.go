@@ -1,0 +1,18 @@
+package denoise
+
+import (
+	"time"
+
+	"github.com/coop-diffusion/coop/adapters"
+)
+
+var _ adapters.Timed = (*Denoiser)(nil)
+
+// RuntimeStats appends the stats of the denoiser's session.
+func (d *Denoiser) RuntimeStats(dst []adapters.GraphStats) []adapters.GraphStats {
+	st := d.cfg.Graph.Stats()
+	return append(dst, adapters.GraphStats{Role: d.cfg.Graph.Role, Runs: st.Runs, Time: st.Time})
+}
+
+// OpenSessions opens the denoiser's session.
+func (d *Denoiser) OpenSessions() (time.Duration, error) { return d.cfg.Graph.Open() }

@@ -1,0 +1,57 @@
+package adapters
+
+import (
+	"errors"
+	"time"
+)
+
+// GraphStats is one model file's use of ONNX Runtime since its session
+// opened.
+type GraphStats struct {
+	// Role is the file's role in the model ("unet", "vae_decoder", ...).
+	Role string
+	// Runs counts the runs that reached ONNX Runtime; Time is the time
+	// spent inside them.
+	Runs int64
+	Time time.Duration
+}
+
+// Timed is implemented by the parts of a Model whose graphs run in ONNX
+// Runtime (denoisers, autoencoders, text encoders, split ControlNets), so
+// that the engine can tell the time inside ONNX Runtime from its own and
+// open sessions before it needs them.
+type Timed interface {
+	// RuntimeStats appends the stats of the part's open sessions to dst.
+	RuntimeStats(dst []GraphStats) []GraphStats
+	// OpenSessions opens every session of the part that is not open yet
+	// and returns the time ONNX Runtime spent creating them.
+	OpenSessions() (time.Duration, error)
+}
+
+// RuntimeStats returns the stats of every open session of the model's
+// parts. Close discards them.
+func (m *Model) RuntimeStats() []GraphStats {
+	var out []GraphStats
+	for _, c := range m.closers {
+		if t, ok := c.(Timed); ok {
+			out = t.RuntimeStats(out)
+		}
+	}
+	return out
+}
+
+// OpenSessions opens every session of the model's parts now rather than
+// on first use (which is when they open otherwise) and returns the time
+// ONNX Runtime spent creating them.
+func (m *Model) OpenSessions() (time.Duration, error) {
+	var total time.Duration
+	var errs []error
+	for _, c := range m.closers {
+		if t, ok := c.(Timed); ok {
+			d, err := t.OpenSessions()
+			total += d
+			errs = append(errs, err)
+		}
+	}
+	return total, errors.Join(errs...)
+}

@@ -1,0 +1,42 @@
+package vae
+
+import (
+	"errors"
+	"time"
+
+	"github.com/coop-diffusion/coop/adapters"
+	"github.com/coop-diffusion/coop/adapters/internal/graph"
+)
+
+var _ adapters.Timed = (*Autoencoder)(nil)
+
+func (a *Autoencoder) graphs() []*graph.Model {
+	var gs []*graph.Model
+	for _, m := range []*graph.Model{a.enc, a.dec} {
+		if m != nil {
+			gs = append(gs, m)
+		}
+	}
+	return gs
+}
+
+// RuntimeStats appends the stats of the encoder's and decoder's sessions.
+func (a *Autoencoder) RuntimeStats(dst []adapters.GraphStats) []adapters.GraphStats {
+	for _, m := range a.graphs() {
+		st := m.Stats()
+		dst = append(dst, adapters.GraphStats{Role: m.Role, Runs: st.Runs, Time: st.Time})
+	}
+	return dst
+}
+
+// OpenSessions opens the encoder's and decoder's sessions.
+func (a *Autoencoder) OpenSessions() (time.Duration, error) {
+	var total time.Duration
+	var errs []error
+	for _, m := range a.graphs() {
+		d, err := m.Open()
+		total += d
+		errs = append(errs, err)
+	}
+	return total, errors.Join(errs...)
+}
