@@ -73,7 +73,7 @@ func (j *Job) Load(ctx context.Context, opts adapters.LoadOptions) (*Models, err
 	ms := &Models{ByName: map[string]*coop.Model{}}
 	for _, name := range j.Recipe.ModelNames() {
 		rm := j.Recipe.Models[name]
-		o := opts
+		o := j.sessionFor(name, opts)
 		o.Name, o.FamilyOverride = name, adapters.Family(rm.Family)
 		m, err := adapters.Load(ctx, j.Recipe.Path(rm.Path), o)
 		if err != nil {
@@ -81,11 +81,7 @@ func (j *Job) Load(ctx context.Context, opts adapters.LoadOptions) (*Models, err
 			return nil, fmt.Errorf("loading model %s: %w", name, err)
 		}
 		ms.loaded = append(ms.loaded, m)
-		cm := &coop.Model{Name: name, Denoiser: m.Denoiser, VAE: m.VAE, Text: m.Text}
-		if len(m.Controls) > 0 {
-			cm.ControlNet = m.Controls[0]
-		}
-		ms.ByName[name] = cm
+		ms.ByName[name] = engineModel(name, m)
 	}
 	return ms, nil
 }
@@ -97,13 +93,20 @@ type RunOptions struct {
 	Progress func(coop.Event)
 	// OnEnter sees every stage's entry latent (see coop.Engine.OnEnter).
 	OnEnter func(stage int, z, x0 *latent.Tensor, abar float64)
+	// Release closes each model's sessions after the last stage that uses
+	// it (coop.Engine.Release): the models cannot run again, so set it
+	// only for the last run of ms.
+	Release bool
+	// Sequential runs the participants of a step one after the other
+	// (coop.Engine.Sequential).
+	Sequential bool
 }
 
 // Run runs the plan with the options' seed.
 func (j *Job) Run(ctx context.Context, ms *Models, o RunOptions) (*coop.Result, error) {
 	plan := *j.Plan
 	plan.Seed = o.Seed
-	e := &coop.Engine{Models: ms.ByName, Progress: o.Progress, OnEnter: o.OnEnter}
+	e := &coop.Engine{Models: ms.ByName, Progress: o.Progress, OnEnter: o.OnEnter, Release: o.Release, Sequential: o.Sequential}
 	return e.Run(ctx, &plan)
 }
 

@@ -1,0 +1,120 @@
+package job
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/coop-diffusion/coop/coop"
+)
+
+// BenchOptions configure Bench.
+type BenchOptions struct {
+	// Runs is the number of measured runs after the first; 0 measures the
+	// first run alone.
+	Runs int
+	// Seed is the seed of every run; the plan's when 0.
+	Seed uint64
+	// Sequential runs the participants of a step one after the other.
+	Sequential bool
+	// Release closes each model after its last stage in the last run (so
+	// with Runs = 0, the first run shows the memory a single coop run
+	// holds).
+	Release bool
+}
+
+// Bench is the outcome of benchmarking a job: the first run (which opens
+// the sessions and loads the tokenizers), the measured runs after it, and
+// the memory.
+type Bench struct {
+	First *coop.Report   `json:"first"`
+	Runs  []*coop.Report `json:"runs"`
+	// Median is the measured run of median wall time, First when there
+	// is none.
+	Median *coop.Report `json:"median"`
+	Memory BenchMemory  `json:"memory"`
+}
+
+// BenchMemory is the memory side of a Bench.
+type BenchMemory struct {
+	// StartRSS is the process's resident memory before the first run,
+	// PeakRSS its high-water mark after the last (ResidentMemory); both
+	// 0 where the system does not tell.
+	StartRSS int64 `json:"start_rss_bytes"`
+	PeakRSS  int64 `json:"peak_rss_bytes"`
+	// ModelBytes are the sizes of each used model's files (ModelFiles),
+	// TotalModelBytes their sum.
+	ModelBytes      map[string]int64 `json:"model_bytes"`
+	TotalModelBytes int64            `json:"total_model_bytes"`
+	// HeldModelBytes is the most model file bytes whose sessions are
+	// open at once: the busiest stage's live models (graphs.Plan
+	// LiveModels) when the run releases models, all of them otherwise.
+	HeldModelBytes int64 `json:"held_model_bytes"`
+}
+
+// Bench runs the job 1 + o.Runs times on ms and collects the reports.
+func (j *Job) Bench(ctx context.Context, ms *Models, o BenchOptions) (*Bench, error) {
+	if o.Runs < 0 {
+		return nil, fmt.Errorf("bench: %d runs", o.Runs)
+	}
+	seed := o.Seed
+	if seed == 0 {
+		seed = j.Plan.Seed
+	}
+	mem, err := j.modelBytes(o.Release)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bench{Memory: mem}
+	b.Memory.StartRSS, _, _ = ResidentMemory()
+	for i := 0; i <= o.Runs; i++ {
+		res, err := j.Run(ctx, ms, RunOptions{Seed: seed, Sequential: o.Sequential, Release: o.Release && i == o.Runs})
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			b.First = res.Report
+		} else {
+			b.Runs = append(b.Runs, res.Report)
+		}
+	}
+	_, b.Memory.PeakRSS, _ = ResidentMemory()
+	b.Median = b.First
+	if len(b.Runs) > 0 {
+		sorted := append([]*coop.Report(nil), b.Runs...)
+		sort.Slice(sorted, func(a, c int) bool { return sorted[a].Wall < sorted[c].Wall })
+		b.Median = sorted[len(sorted)/2]
+	}
+	return b, nil
+}
+
+// modelBytes sizes the files of the models the plan uses.
+func (j *Job) modelBytes(release bool) (BenchMemory, error) {
+	m := BenchMemory{ModelBytes: map[string]int64{}}
+	for name := range j.Plan.LastUse() {
+		info := j.Infos[name]
+		if info == nil {
+			continue
+		}
+		files, err := ModelFiles(info)
+		if err != nil {
+			return m, err
+		}
+		for _, f := range files {
+			m.ModelBytes[name] += f.Size
+		}
+		m.TotalModelBytes += m.ModelBytes[name]
+	}
+	m.HeldModelBytes = m.TotalModelBytes
+	if release {
+		m.HeldModelBytes = 0
+		for _, live := range j.Plan.LiveModels() {
+			var held int64
+			for _, name := range live {
+				held += m.ModelBytes[name]
+			}
+			m.HeldModelBytes = max(m.HeldModelBytes, held)
+		}
+	}
+	return m, nil
+}

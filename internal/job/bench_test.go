@@ -1,0 +1,149 @@
+package job_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/coop-diffusion/coop/coop"
+	"github.com/coop-diffusion/coop/internal/job"
+	"github.com/coop-diffusion/coop/latent"
+	"github.com/coop-diffusion/coop/recipes"
+	"github.com/coop-diffusion/coop/recipes/demo"
+)
+
+// demoDir lays out the fixture demo once per test binary: the demo
+// recipes next to zoo, a link to the fixture zoo with its control images.
+func demoDir(t testing.TB) string {
+	t.Helper()
+	zooDir := zoo(t)
+	dir := filepath.Join(zooDir, "demo")
+	if _, err := os.Stat(filepath.Join(dir, demo.ZooDir)); err == nil {
+		return dir
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(zooDir, filepath.Join(dir, demo.ZooDir)); err != nil && !os.IsExist(err) {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// demoJob loads demo recipe name with the --set overrides sets and its
+// models, with threads intra-op threads per session (0: automatic).
+func demoJob(t testing.TB, name string, threads int, sets ...string) *prepared {
+	t.Helper()
+	r, err := recipes.Loader{Sets: sets}.Load(filepath.Join(demoDir(t), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Threads = threads
+	j, err := job.Prepare(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := j.Load(context.Background(), adaptersOptions(j))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ms.Close() })
+	return &prepared{job: j, models: ms}
+}
+
+// reportRun adds a run's figures to the benchmark's totals.
+type benchTotals struct {
+	n                      int
+	ort, overhead, bridges time.Duration
+	wall                   time.Duration
+}
+
+func (bt *benchTotals) add(rep *coop.Report) {
+	bt.n++
+	bt.wall += rep.Wall
+	bt.ort += rep.ORT - rep.Overlap
+	bt.overhead += rep.Overhead
+	for _, b := range rep.Bridges {
+		bt.bridges += b.Time
+	}
+}
+
+func (bt *benchTotals) report(b *testing.B) {
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(bt.n) }
+	b.ReportMetric(per(bt.ort), "ort-ns/op")
+	b.ReportMetric(per(bt.bridges), "bridge-ns/op")
+	b.ReportMetric(per(bt.overhead), "overhead-ns/op")
+	b.ReportMetric(100*float64(bt.overhead)/float64(bt.wall), "overhead-%")
+}
+
+// benchRuns runs p b.N times after a first run that opens the sessions.
+func benchRuns(b *testing.B, p *prepared, o job.RunOptions) *coop.Result {
+	first := p.run(b, o)
+	var bt benchTotals
+	for b.Loop() {
+		bt.add(p.run(b, o).Report)
+	}
+	bt.report(b)
+	return first
+}
+
+// BenchmarkDemo runs the fixture demo recipes at 512 px: one model,
+// two-model fusion across latent spaces and single-pass super-resolution.
+// Besides the wall time per run it reports the time inside ONNX Runtime,
+// in the pixel bridges and the engine's overhead (wall minus the time
+// waiting for ONNX Runtime), absolute and as a share of the wall time.
+func BenchmarkDemo(b *testing.B) {
+	for _, c := range []struct{ name, file string }{
+		{"plain", "1-plain.yaml"}, {"fusion", "3-blend.yaml"}, {"superres", "5-superres.yaml"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			benchRuns(b, demoJob(b, c.file, 0), job.RunOptions{})
+		})
+	}
+}
+
+// BenchmarkParticipants runs two participants of one step concurrently,
+// with one intra-op thread per session (two cores, two participants), and
+// one after the other with one and with two threads per session: on the
+// fusion across spaces (each step: two predictions and two pixel bridges)
+// and on two models sharing one space (two predictions).
+func BenchmarkParticipants(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		file string
+		sets []string
+	}{
+		{"across-spaces", "3-blend.yaml", nil},
+		{"same-space", "3-blend.yaml", []string{"models.xl.path=zoo/sd21v"}},
+	} {
+		for _, m := range []struct {
+			name       string
+			threads    int
+			sequential bool
+		}{{"concurrent-1thread", 1, false}, {"sequential-1thread", 1, true}, {"sequential-2threads", 2, true}} {
+			b.Run(c.name+"/"+m.name, func(b *testing.B) {
+				p := demoJob(b, c.file, m.threads, c.sets...)
+				benchRuns(b, p, job.RunOptions{Sequential: m.sequential})
+			})
+		}
+	}
+}
+
+// BenchmarkBridgeEvery runs the fusion across spaces bridging the foreign
+// participant every k steps, and reports the PSNR of its image against
+// bridging every step.
+func BenchmarkBridgeEvery(b *testing.B) {
+	ref := demoJob(b, "3-blend.yaml", 0).run(b, job.RunOptions{})
+	for _, k := range []string{"1", "2", "4"} {
+		b.Run("k="+k, func(b *testing.B) {
+			p := demoJob(b, "3-blend.yaml", 0, "stages.0.participants.1.bridge={every: "+k+"}")
+			first := benchRuns(b, p, job.RunOptions{})
+			b.ReportMetric(latent.PSNR(first.Image, ref.Image, 1), "psnr-dB")
+		})
+	}
+}

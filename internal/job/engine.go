@@ -1,0 +1,55 @@
+package job
+
+import (
+	"runtime"
+
+	"github.com/coop-diffusion/coop/adapters"
+	"github.com/coop-diffusion/coop/coop"
+)
+
+// engineModel is the engine's view of a loaded model; the engine opens,
+// times and releases its sessions through it.
+func engineModel(name string, m *adapters.Model) *coop.Model {
+	cm := &coop.Model{Name: name, Denoiser: m.Denoiser, VAE: m.VAE, Text: m.Text, Sessions: m}
+	if len(m.Controls) > 0 {
+		cm.ControlNet = m.Controls[0]
+	}
+	return cm
+}
+
+// IntraOpThreads is the number of ONNX Runtime intra-op threads the
+// sessions of model name get when the recipe sets none: the machine's
+// cores shared by the participants of the busiest stage that uses the
+// model, since the engine runs them concurrently (two participants on two
+// cores get one thread each). ControlNets run inside their participant's
+// prediction and share its count. A model that only decodes the estimate
+// a stage enters with (renoise) runs alone then, and models no stage uses
+// get every core.
+func (j *Job) IntraOpThreads(name string) int {
+	return intraOpThreads(j, name, runtime.NumCPU())
+}
+
+func intraOpThreads(j *Job, name string, cores int) int {
+	busiest := 1
+	for _, st := range j.Plan.Stages {
+		for _, p := range st.Participants {
+			uses := p.Model == name
+			for _, c := range p.Controls {
+				uses = uses || c.Model == name
+			}
+			if uses {
+				busiest = max(busiest, len(st.Participants))
+			}
+		}
+	}
+	return max(1, cores/busiest)
+}
+
+// sessionFor returns the session options of model name: o, with the
+// intra-op thread count of IntraOpThreads when o leaves it to coop.
+func (j *Job) sessionFor(name string, o adapters.LoadOptions) adapters.LoadOptions {
+	if o.Session.IntraOpThreads == 0 {
+		o.Session.IntraOpThreads = j.IntraOpThreads(name)
+	}
+	return o
+}

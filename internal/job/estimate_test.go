@@ -1,0 +1,195 @@
+package job_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/coop-diffusion/coop/coop"
+	"github.com/coop-diffusion/coop/internal/job"
+)
+
+// estimateCases are recipes that exercise every rule of the estimate:
+// guidance in one batch or two calls, unguided participants, windows and
+// weight curves that make a foreign participant drop out and rejoin,
+// bridging every k-th step, split, fused and zero-scale ControlNets, each
+// stage entry, img2img and Stable Cascade.
+var estimateCases = []struct{ name, yaml string }{
+	{"fixed batch and a foreign participant bridged every 3 steps", `
+version: 1
+models:
+  sd: {path: sd15-rank0}
+  xl: {path: sdxl}
+prompt: a photo of a cat
+seed: 1
+steps: 10
+stages:
+  - participants:
+      - {model: sd, weight: 0.5}
+      - {model: xl, weight: 0.5, guidance: 1, bridge: {every: 3}, window: [0.2, 0.8]}
+`},
+	{"a foreign participant that drops out and rejoins", `
+version: 1
+models:
+  sd: {path: sd15}
+  xl: {path: sdxl}
+prompt: a photo of a coffee
+seed: 2
+steps: 12
+stages:
+  - participants:
+      - {model: sd}
+      - {model: xl, weight: [[1, 0.5], [0.7, 0.5], [0.69, 0], [0.4, 0], [0.39, 0.5]]}
+`},
+	{"split ControlNets with windows and a zero scale, and a fused one", `
+version: 1
+models:
+  sd: {path: sd15-cn}
+  cn: {path: controlnet-sd15}
+  fused: {path: sd15-fusedcn}
+prompt: a photo
+seed: 3
+steps: 8
+stages:
+  - participants:
+      - model: sd
+        controls:
+          - {model: cn, image: controls/grass.png, window: [0, 0.5]}
+          - {model: cn, image: controls/cat.png, scale: 0}
+      - model: fused
+        weight: 0.3
+        controls: [{model: fused, image: controls/grass.png}]
+`},
+	{"three stages: renoise, a late joiner, naive", `
+version: 1
+models:
+  small: {path: sd15-small}
+  sd: {path: sd15}
+  xl: {path: sdxl}
+prompt: a photo of a rocket
+seed: 4
+steps: 12
+stages:
+  - {model: small, until: 0.3}
+  - participants:
+      - {model: sd}
+      - {model: xl, weight: 0.4, window: [0.5, 1]}
+    until: 0.7
+    transition: naive
+  - {model: xl}
+`},
+	{"img2img", `
+version: 1
+models:
+  sd: {path: sd15}
+prompt: a photo of a cat
+seed: 5
+steps: 10
+img2img: {image: controls/brick.png, strength: 0.6}
+`},
+	{"Stable Cascade", `
+version: 1
+models:
+  prior: {path: cascade-prior}
+  decoder: {path: cascade-decoder}
+prompt: a photo of a rocket
+seed: 6
+steps: 6
+stages:
+  - {model: prior, transition: condition}
+  - {model: decoder, steps: 4}
+`},
+}
+
+// TestEstimateMatchesRun checks every count of Estimate against the
+// report of a run of the same plan.
+func TestEstimateMatchesRun(t *testing.T) {
+	for _, c := range estimateCases {
+		t.Run(c.name, func(t *testing.T) {
+			p := prepare(t, c.yaml)
+			est, err := p.job.Estimate(p.models)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := p.run(t, job.RunOptions{})
+			compareEstimate(t, est, res.Report)
+			t.Logf("%d model evaluations, %d ControlNet evaluations, %d decodes, %d encodes; memory %d B (weights %d, buffers %d)",
+				est.ModelEvaluations, est.ControlNetEvaluations, est.Decodes, est.Encodes, est.Memory.TotalBytes, est.Memory.WeightBytes, est.Memory.BufferBytes)
+		})
+	}
+}
+
+func compareEstimate(t *testing.T, est *job.Estimate, rep *coop.Report) {
+	t.Helper()
+	if est.ModelEvaluations != rep.ModelEvaluations {
+		t.Errorf("estimate: %d model evaluations, run: %d", est.ModelEvaluations, rep.ModelEvaluations)
+	}
+	got := map[string]string{}
+	for _, m := range rep.Models {
+		got[m.Name] = fmt.Sprintf("%d predictions, %d calls", m.Predictions, m.Calls)
+	}
+	for _, m := range est.Models {
+		if want := fmt.Sprintf("%d predictions, %d calls", m.Predictions, m.Calls); got[m.Name] != want {
+			t.Errorf("model %s: estimate %s, run %s", m.Name, want, got[m.Name])
+		}
+	}
+	runs := map[string]int64{}
+	for _, m := range rep.Models {
+		for _, g := range m.Graphs {
+			if g.Role == "controlnet" {
+				runs[m.Name] += g.Runs
+			}
+		}
+	}
+	for _, c := range est.ControlNets {
+		if runs[c.Name] != int64(c.Evaluations) {
+			t.Errorf("ControlNet %s: estimate %d evaluations, run %d", c.Name, c.Evaluations, runs[c.Name])
+		}
+	}
+	bridges := func(bs []coop.BridgeReport) map[string]string {
+		out := map[string]string{}
+		for _, b := range bs {
+			out[b.From+" -> "+b.To+" ("+b.Kind+")"] = fmt.Sprintf("%d decodes, %d encodes", b.Decodes, b.Encodes)
+		}
+		return out
+	}
+	eb, rb := bridges(est.Bridges), bridges(rep.Bridges)
+	for k, v := range rb {
+		if eb[k] != v {
+			t.Errorf("bridge %s: estimate %q, run %q", k, eb[k], v)
+		}
+	}
+	for k, v := range eb {
+		if _, ok := rb[k]; !ok {
+			t.Errorf("bridge %s: estimate %q, the run has none", k, v)
+		}
+	}
+	if len(est.Stages) != len(rep.Stages) {
+		t.Fatalf("estimate has %d stages, the run %d", len(est.Stages), len(rep.Stages))
+	}
+	for i, s := range est.Stages {
+		r := rep.Stages[i]
+		if s.Name != r.Name || s.Entry != r.Entry || s.Steps != r.Steps || s.First != r.First {
+			t.Errorf("stage %d: estimate %s %s %d steps from %d, run %s %s %d steps from %d", i, s.Name, s.Entry, s.Steps, s.First, r.Name, r.Entry, r.Steps, r.First)
+		}
+	}
+}
+
+// TestEstimateGuidanceCost checks the cost of guidance on its own: the
+// same recipe on a unet that batches guidance and on one whose batch is
+// fixed at one.
+func TestEstimateGuidanceCost(t *testing.T) {
+	for _, c := range []struct {
+		folder   string
+		guidance string
+		perPred  int
+	}{{"sd15", "7.5", 1}, {"sd15-rank0", "7.5", 2}, {"sd15-rank0", "1", 1}} {
+		p := prepare(t, fmt.Sprintf("version: 1\nmodels: {sd: {path: %s}}\nprompt: a cat\nsteps: 5\nguidance: %s\n", c.folder, c.guidance))
+		est, err := p.job.Estimate(p.models)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := est.Stages[0].Participants[0].EvalsPerPrediction; got != c.perPred || est.ModelEvaluations != 5*c.perPred {
+			t.Errorf("%s at guidance %s: %d evaluations per prediction, %d in all; want %d and %d", c.folder, c.guidance, got, est.ModelEvaluations, c.perPred, 5*c.perPred)
+		}
+	}
+}
