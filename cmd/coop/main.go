@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v3"
@@ -21,7 +22,17 @@ var version = "0.1.0-dev"
 var commands []*cli.Command
 
 // register adds a subcommand; called from init in each command's file.
-func register(c *cli.Command) { commands = append(commands, c) }
+// Flag errors of every command are bad input (exit status 2).
+func register(c *cli.Command) {
+	if c.OnUsageError == nil {
+		c.OnUsageError = flagError
+	}
+	commands = append(commands, c)
+}
+
+func flagError(ctx context.Context, cmd *cli.Command, err error, isSubcommand bool) error {
+	return badInput(err)
+}
 
 // exitError carries the process exit status for an error: 1 for failures,
 // 2 for bad input (usage, recipes, arguments), 130 for interruption.
@@ -60,9 +71,9 @@ func rootCommand() *cli.Command {
 		},
 		Commands:              commands,
 		EnableShellCompletion: false,
-		OnUsageError: func(ctx context.Context, cmd *cli.Command, err error, isSubcommand bool) error {
-			return badInput(err)
-		},
+		OnUsageError:          flagError,
+		// Exit statuses are decided in run, never inside the CLI library.
+		ExitErrHandler: func(context.Context, *cli.Command, error) {},
 	}
 }
 
@@ -74,6 +85,9 @@ func main() {
 func run(args []string, stdout, stderr *os.File) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first Ctrl-C the engine winds down; a second one kills the
+	// process the default way, for a run stuck outside a model call.
+	context.AfterFunc(ctx, stop)
 	root := rootCommand()
 	root.Writer = stdout
 	root.ErrWriter = stderr
@@ -81,11 +95,20 @@ func run(args []string, stdout, stderr *os.File) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "coop: %v\n", err)
 	var ee *exitError
+	var coder cli.ExitCoder
+	if msg := err.Error(); errors.As(err, &coder) && strings.HasPrefix(msg, "No help topic for ") {
+		fmt.Fprintf(stderr, "coop: unknown command %s; coop --help lists the commands\n", strings.TrimPrefix(msg, "No help topic for "))
+		return 2
+	}
+	fmt.Fprintf(stderr, "coop: %v\n", err)
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &coder):
+		// The CLI library's own errors (an unknown command) are usage
+		// errors.
+		return 2
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return 130
 	}
