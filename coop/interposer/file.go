@@ -24,15 +24,16 @@ const (
 
 // fileHeader is everything in an interposer file but the weights.
 type fileHeader struct {
-	Format      string      `json:"format"`
-	Version     int         `json:"version"`
-	From        Endpoint    `json:"from"`
-	To          Endpoint    `json:"to"`
-	Filter      string      `json:"filter"`
-	Window      int         `json:"window"`
-	InPhases    [2]int      `json:"in_phases"`
-	OutPhases   [2]int      `json:"out_phases"`
-	Calibration Calibration `json:"calibration"`
+	Format       string      `json:"format"`
+	Version      int         `json:"version"`
+	From         Endpoint    `json:"from"`
+	To           Endpoint    `json:"to"`
+	SourceFilter string      `json:"source_filter"`
+	Filter       string      `json:"target_filter"`
+	Window       int         `json:"window"`
+	InPhases     [2]int      `json:"in_phases"`
+	OutPhases    [2]int      `json:"out_phases"`
+	Calibration  Calibration `json:"calibration"`
 }
 
 // file is the whole document.
@@ -51,15 +52,18 @@ type file struct {
 //	version      1
 //	from, to     the two sides: space (name), channels, factor, height and
 //	             width (calibration pixel size), latent_height, latent_width
-//	filter       "bilinear", "bicubic" or "lanczos3": how latents are
-//	             resampled between grids
+//	source_filter, target_filter
+//	             "bilinear", "bicubic" or "lanczos3": how the source is
+//	             resampled to the input phase grid and the output phase
+//	             grid to the target (see Layout)
 //	window       odd side of the neighbourhood of working pixels read
 //	in_phases    [rows, columns] of source samples per working pixel
 //	out_phases   [rows, columns] of target samples per working pixel
 //	             (see Layout)
 //	calibration  images, names, target ("bridge-output" or
-//	             "encoded-image"), samples, rank, residual_rms,
-//	             relative_residual
+//	             "encoded-image"), samples, rank, ridge, residual_rms,
+//	             relative_residual, held_out_relative_residual (see
+//	             Calibration)
 //	weights      to.channels · out_phases[0] · out_phases[1] rows (target
 //	             channel o, output phase q at row o·|out_phases| + q) of
 //	             from.channels · window² · in_phases[0] · in_phases[1] + 1
@@ -109,7 +113,7 @@ func (ip *Interposer) encode(w io.Writer) error {
 		v    any
 	}{
 		{"format", h.Format}, {"version", h.Version}, {"from", h.From}, {"to", h.To},
-		{"filter", h.Filter}, {"window", h.Window}, {"in_phases", h.InPhases}, {"out_phases", h.OutPhases},
+		{"source_filter", h.SourceFilter}, {"target_filter", h.Filter}, {"window", h.Window}, {"in_phases", h.InPhases}, {"out_phases", h.OutPhases},
 		{"calibration", h.Calibration},
 	}
 	for _, f := range fields {
@@ -140,7 +144,7 @@ func (ip *Interposer) encode(w io.Writer) error {
 func (ip *Interposer) header() fileHeader {
 	l := ip.layout
 	return fileHeader{Format: FormatName, Version: FormatVersion, From: ip.from, To: ip.to,
-		Filter: l.Filter.String(), Window: l.Window, InPhases: l.InPhases, OutPhases: l.OutPhases,
+		SourceFilter: l.SourceFilter.String(), Filter: l.Filter.String(), Window: l.Window, InPhases: l.InPhases, OutPhases: l.OutPhases,
 		Calibration: ip.Calibration()}
 }
 
@@ -190,14 +194,18 @@ func decode(data []byte) (*Interposer, error) {
 	if err := f.To.check(); err != nil {
 		return nil, fmt.Errorf("field to.%w", err)
 	}
+	sourceFilter, err := parseFilter(f.SourceFilter)
+	if err != nil {
+		return nil, fmt.Errorf("field source_filter: %w", err)
+	}
 	filter, err := parseFilter(f.Filter)
 	if err != nil {
-		return nil, fmt.Errorf("field filter: %w", err)
+		return nil, fmt.Errorf("field target_filter: %w", err)
 	}
 	if f.Window < 1 || f.Window%2 == 0 {
 		return nil, fmt.Errorf("field window: %d, must be a positive odd number", f.Window)
 	}
-	layout := Layout{Filter: filter, Window: f.Window, InPhases: f.InPhases, OutPhases: f.OutPhases}
+	layout := Layout{SourceFilter: sourceFilter, Filter: filter, Window: f.Window, InPhases: f.InPhases, OutPhases: f.OutPhases}
 	if err := layout.check(); err != nil {
 		return nil, fmt.Errorf("fields in_phases, out_phases: %w", err)
 	}
@@ -224,8 +232,8 @@ func decode(data []byte) (*Interposer, error) {
 		return nil, fmt.Errorf("field calibration: negative count (images %d, samples %d, rank %d)", c.Images, c.Samples, c.Rank)
 	case c.Names != nil && len(c.Names) != c.Images:
 		return nil, fmt.Errorf("field calibration.names: %d names for %d images", len(c.Names), c.Images)
-	case !(c.ResidualRMS >= 0) || !(c.RelativeResidual >= 0):
-		return nil, fmt.Errorf("field calibration: residual_rms %v and relative_residual %v must be non-negative", c.ResidualRMS, c.RelativeResidual)
+	case !(c.ResidualRMS >= 0) || !(c.RelativeResidual >= 0) || !(c.HeldOutRelativeResidual >= 0) || !(c.Ridge >= 0):
+		return nil, fmt.Errorf("field calibration: ridge, residual_rms, relative_residual and held_out_relative_residual must be non-negative")
 	}
 	return New(f.From, f.To, layout, m, c)
 }
@@ -248,6 +256,9 @@ func jsonError(data []byte, err error) error {
 	case errors.As(err, &syn):
 		line, col := position(data, syn.Offset)
 		msg := fmt.Sprintf("line %d, column %d: %v", line, col, syn)
+		if syn.Offset >= int64(len(data)) {
+			msg = "truncated: " + msg
+		}
 		if i := syn.Offset - 1; i >= 0 && i < int64(len(data)) && (data[i] == 'N' || data[i] == 'I' || data[i] == 'n' || data[i] == 'i') {
 			msg += " (NaN and Infinity are not valid in an interposer file)"
 		}
