@@ -13,28 +13,52 @@ import (
 const VersionKey = "coop_version"
 
 // MarshalEmbedded returns the text coop stores in the PNGs it writes: a
-// coop_version line naming the engine, then Marshal's output. The caller
-// resolves r first (model-dependent defaults, each model's SHA256, the
-// seed used, absolute paths), so that the text says exactly how the image
-// was made.
+// coop_version line naming the engine, then the recipe as Marshal writes
+// it but without output, which says where a recipe file's images go, not
+// how they were made (whoever re-runs a PNG decides where the new image
+// goes). The caller resolves r first (model-dependent defaults, each
+// model's SHA256, the seed used, absolute paths), so that the text says
+// exactly how the image was made.
 func (r *Recipe) MarshalEmbedded(coopVersion string) ([]byte, error) {
-	head, err := yaml.Marshal(map[string]string{VersionKey: coopVersion})
-	if err != nil {
+	var doc yaml.Node
+	if err := doc.Encode(r); err != nil {
 		return nil, err
 	}
-	body, err := r.Marshal()
-	if err != nil {
+	removeKey(&doc, "output")
+	head := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{
+		{Kind: yaml.ScalarNode, Value: VersionKey},
+		{Kind: yaml.ScalarNode, Value: coopVersion, Style: versionStyle(coopVersion)},
+	}}
+	doc.Content = append(head.Content, doc.Content...)
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
 		return nil, err
 	}
-	return append(head, body...), nil
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// versionStyle quotes a version that YAML would read as a number (1.0).
+func versionStyle(v string) yaml.Style {
+	var f float64
+	if yaml.Unmarshal([]byte(v), &f) == nil {
+		return yaml.DoubleQuotedStyle
+	}
+	return 0
 }
 
 // LoadEmbedded reads a recipe that MarshalEmbedded wrote, typically taken
 // from a PNG with ExtractFromPNG: name names it in messages, baseDir is
 // where relative paths resolve. It returns the recipe, loaded and
 // validated like a file (with the Loader's overrides and limits), and the
-// coop version it names ("" when it names none). Errors point into the
-// embedded text.
+// coop version it names ("" when it names none). An output field in the
+// text is dropped unread, so that a PNG from anyone cannot say where files
+// are written: the recipe gets the default output, and the caller decides.
+// Errors point into the embedded text.
 func (l Loader) LoadEmbedded(name string, data []byte, baseDir string) (*Recipe, string, error) {
 	l.Limits = l.Limits.withDefaults()
 	src, errs := parse(name, data, baseDir, l)
@@ -49,6 +73,7 @@ func (l Loader) LoadEmbedded(name string, data []byte, baseDir string) (*Recipe,
 		version = v.Value
 		removeKey(src.root, VersionKey)
 	}
+	removeKey(src.root, "output")
 	for _, arg := range l.Sets {
 		if err := src.set(arg); err != nil {
 			errs = append(errs, err)

@@ -42,6 +42,10 @@ type BenchMemory struct {
 	// 0 where the system does not tell.
 	StartRSS int64 `json:"start_rss_bytes"`
 	PeakRSS  int64 `json:"peak_rss_bytes"`
+	// StageRSS is the resident memory after the first step of each stage
+	// of the last run: with Release, the models of earlier stages are
+	// closed by then.
+	StageRSS []int64 `json:"stage_rss_bytes,omitempty"`
 	// ModelBytes are the sizes of each used model's files (ModelFiles),
 	// TotalModelBytes their sum.
 	ModelBytes      map[string]int64 `json:"model_bytes"`
@@ -67,8 +71,18 @@ func (j *Job) Bench(ctx context.Context, ms *Models, o BenchOptions) (*Bench, er
 	}
 	b := &Bench{Memory: mem}
 	b.Memory.StartRSS, _, _ = ResidentMemory()
+	stageRSS := make([]int64, len(j.Plan.Stages))
+	sample := func(ev coop.Event) {
+		if ev.Step == 1 && ev.StageIndex < len(stageRSS) {
+			stageRSS[ev.StageIndex], _, _ = ResidentMemory()
+		}
+	}
 	for i := 0; i <= o.Runs; i++ {
-		res, err := j.Run(ctx, ms, RunOptions{Seed: seed, Sequential: o.Sequential, Release: o.Release && i == o.Runs})
+		ro := RunOptions{Seed: seed, Sequential: o.Sequential, Release: o.Release && i == o.Runs}
+		if i == o.Runs {
+			ro.Progress = sample
+		}
+		res, err := j.Run(ctx, ms, ro)
 		if err != nil {
 			return nil, err
 		}
@@ -79,6 +93,9 @@ func (j *Job) Bench(ctx context.Context, ms *Models, o BenchOptions) (*Bench, er
 		}
 	}
 	_, b.Memory.PeakRSS, _ = ResidentMemory()
+	if stageRSS[0] > 0 {
+		b.Memory.StageRSS = stageRSS
+	}
 	b.Median = b.First
 	if len(b.Runs) > 0 {
 		sorted := append([]*coop.Report(nil), b.Runs...)

@@ -2,12 +2,14 @@ package job_test
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/coop-diffusion/coop/coop"
+	"github.com/coop-diffusion/coop/internal/faults"
 	"github.com/coop-diffusion/coop/internal/job"
 	"github.com/coop-diffusion/coop/latent"
 	"github.com/coop-diffusion/coop/recipes"
@@ -82,15 +84,22 @@ func (bt *benchTotals) report(b *testing.B) {
 }
 
 // benchRuns runs p b.N times after a first run that opens the sessions.
+// Besides the report's figures it reports cpu-ns/op, the process's CPU
+// time per run (every thread, ONNX Runtime's included): on a machine
+// shared with other jobs, wall times above it by much mean the run waited
+// for a core.
 func benchRuns(b *testing.B, p *prepared, o job.RunOptions) *coop.Result {
 	first := p.run(b, o)
 	var bt benchTotals
+	cpu0 := processCPU(b)
 	for b.Loop() {
 		bt.add(p.run(b, o).Report)
 	}
+	b.ReportMetric(float64((processCPU(b) - cpu0).Nanoseconds())/float64(bt.n), "cpu-ns/op")
 	bt.report(b)
 	return first
 }
+
 
 // BenchmarkDemo runs the fixture demo recipes at 512 px: one model,
 // two-model fusion across latent spaces and single-pass super-resolution.
@@ -110,9 +119,12 @@ func BenchmarkDemo(b *testing.B) {
 // BenchmarkParticipants runs two participants of one step concurrently,
 // with one intra-op thread per session (two cores, two participants), and
 // one after the other with one and with two threads per session: on the
-// fusion across spaces (each step: two predictions and two pixel bridges)
-// and on two models sharing one space (two predictions).
+// fusion across spaces (each step: two predictions and two pixel bridges),
+// on two models sharing one space (two predictions of the fixture unets,
+// about 0.2 ms each) and on the same with unets that cost tens of
+// milliseconds a call (internal/faults' Slow body).
 func BenchmarkParticipants(b *testing.B) {
+	slow := slowZoo(b, 1, "sd15", "sd21v")
 	for _, c := range []struct {
 		name string
 		file string
@@ -120,6 +132,7 @@ func BenchmarkParticipants(b *testing.B) {
 	}{
 		{"across-spaces", "3-blend.yaml", nil},
 		{"same-space", "3-blend.yaml", []string{"models.xl.path=zoo/sd21v"}},
+		{"same-space-heavy", "3-blend.yaml", []string{"models.sd15.path=" + filepath.Join(slow, "sd15"), "models.xl.path=" + filepath.Join(slow, "sd21v"), "steps=5"}},
 	} {
 		for _, m := range []struct {
 			name       string
@@ -134,6 +147,21 @@ func BenchmarkParticipants(b *testing.B) {
 	}
 }
 
+// slowZoo copies the named fixture folders into a temporary folder with
+// their unets replaced by a chain of depth pairs of large MatMuls
+// (internal/faults' Slow body, tens of milliseconds a call; the images
+// are meaningless) and returns the folder.
+func slowZoo(b *testing.B, depth int, models ...string) string {
+	dir := b.TempDir()
+	for _, m := range models {
+		copyTree(b, filepath.Join(zoo(b), m), filepath.Join(dir, m))
+		if err := faults.RewriteModel(filepath.Join(dir, m, "unet", "model.onnx"), faults.Options{Body: faults.Slow, Depth: depth}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return dir
+}
+
 // BenchmarkBridgeEvery runs the fusion across spaces bridging the foreign
 // participant every k steps, and reports the PSNR of its image against
 // bridging every step.
@@ -145,5 +173,52 @@ func BenchmarkBridgeEvery(b *testing.B) {
 			first := benchRuns(b, p, job.RunOptions{})
 			b.ReportMetric(latent.PSNR(first.Image, ref.Image, 1), "psnr-dB")
 		})
+	}
+}
+
+// BenchmarkOverheadVsModelCost runs the plain and fusion demo recipes with
+// their unets replaced by graphs of a chosen cost (a chain of large
+// MatMuls, internal/faults' Slow body; the images are meaningless): the
+// engine's overhead per run stays about what it is with the fixture
+// unets, so its share of the wall time falls as the models get heavier.
+func BenchmarkOverheadVsModelCost(b *testing.B) {
+	for _, depth := range []int{1, 4} {
+		dir := slowZoo(b, depth, "sd15", "sdxl")
+		for _, c := range []struct {
+			name, file string
+			sets       []string
+		}{
+			{"plain", "1-plain.yaml", []string{"models.sd15.path=" + filepath.Join(dir, "sd15")}},
+			{"fusion", "3-blend.yaml", []string{"models.sd15.path=" + filepath.Join(dir, "sd15"), "models.xl.path=" + filepath.Join(dir, "sdxl")}},
+		} {
+			b.Run(sprintf("%s/depth=%d", c.name, depth), func(b *testing.B) {
+				benchRuns(b, demoJob(b, c.file, 0, c.sets...), job.RunOptions{})
+			})
+		}
+	}
+}
+
+// copyTree copies the folder src to dst.
+func copyTree(tb testing.TB, src, dst string) {
+	tb.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
+	if err != nil {
+		tb.Fatal(err)
 	}
 }

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // control and img2img images may be JPEG
+	"image/png"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/image/draw"
+
+	"github.com/coop-diffusion/coop/internal/job"
+	"github.com/coop-diffusion/coop/internal/ort"
+	"github.com/coop-diffusion/coop/latent"
+	"github.com/coop-diffusion/coop/recipes"
+)
+
+// batch is every image one recipe renders: one per sweep combination and
+// seed, prepared (checked and compiled) before any model runs.
+type batch struct {
+	// name is the recipe's name ({recipe}), used for the contact sheet.
+	name   string
+	recipe *recipes.Recipe
+	images []*pendingImage
+	// sheet is the contact sheet's path, "" when the recipe has no sweep;
+	// sheetCols its number of columns.
+	sheet     string
+	sheetCols int
+}
+
+// pendingImage is one image to render.
+type pendingImage struct {
+	job *job.Job
+	// variant labels the sweep combination ("weight=0.25"), "" without a
+	// sweep; label adds the seed when the recipe has several.
+	variant, label string
+	seed           uint64
+	path           string
+	digests        map[string]string
+	// threads overrides the recipe's intra-op threads when >= 0 (the
+	// --threads flag, which the recorded recipe does not show).
+	threads int
+
+	// Filled once rendered: a thumbnail for contact sheets.
+	thumb image.Image
+}
+
+// batchOptions say where a batch's images go and how to check them.
+type batchOptions struct {
+	// outDir replaces each recipe's output.dir when not empty.
+	outDir string
+	// names, when set, names the images instead of output.name (re-runs
+	// name them after the PNG they re-run); total is the image count.
+	names func(i, total int) string
+	// name replaces the recipe's name in the contact sheet's file name
+	// and title when not empty.
+	name  string
+	force bool
+	// strict turns a model whose SHA-256 differs from the recipe's into
+	// an error.
+	strict bool
+	// origin says where recorded SHA-256s come from, for messages ("the
+	// recipe", "IMAGE.png").
+	origin string
+	// threads is --threads, -1 when not given.
+	threads int
+	cache   *job.DigestCache
+	warn    func(format string, args ...any)
+}
+
+// prepareBatch checks everything about a loaded recipe that can be
+// checked before a model runs: every sweep combination compiles against
+// the models' signatures, control and input images decode, model digests
+// match the recipe's, and no output file exists (unless force). Errors
+// are bad input.
+func prepareBatch(r *recipes.Recipe, o batchOptions) (*batch, error) {
+	variants, err := recipes.Expand(r)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	b := &batch{name: r.Name(), recipe: r}
+	if o.name != "" {
+		b.name = o.name
+	}
+	warned := map[string]bool{}
+	for _, v := range variants {
+		j, err := job.Prepare(v.Recipe)
+		if err != nil {
+			return nil, badInput(err)
+		}
+		if err := checkImages(v.Recipe); err != nil {
+			return nil, badInput(err)
+		}
+		digests, err := j.Digests(o.cache)
+		if err != nil {
+			return nil, badInput(err)
+		}
+		if err := checkDigests(v.Recipe, digests, o, warned); err != nil {
+			return nil, err
+		}
+		dir := o.outDir
+		if dir == "" {
+			dir = v.Recipe.Path(v.Recipe.Output.Dir)
+		}
+		seeds := v.Recipe.SeedList()
+		for si, seed := range seeds {
+			img := &pendingImage{job: j, variant: v.Label, seed: seed, digests: digests, threads: o.threads}
+			img.label = v.Label
+			if len(seeds) > 1 {
+				img.label = strings.TrimSpace(v.Label + " seed=" + strconv.FormatUint(seed, 10))
+			}
+			if o.names == nil {
+				name, err := v.Recipe.Output.FileName(recipes.NameVars{Recipe: r.Name(), Seed: seed, Index: si, Variant: v.Number})
+				if err != nil {
+					return nil, badInput(v.Recipe.Errorf("output.name", "%v", err))
+				}
+				img.path = filepath.Join(dir, name)
+			} else {
+				img.path = dir // named below, once the count is known
+			}
+			b.images = append(b.images, img)
+		}
+	}
+	if o.names != nil {
+		for i, img := range b.images {
+			img.path = filepath.Join(img.path, o.names(i, len(b.images)))
+		}
+	}
+	if len(r.Sweep) > 0 {
+		dir := o.outDir
+		if dir == "" {
+			dir = r.Path(r.Output.Dir)
+		}
+		b.sheet = filepath.Join(dir, b.name+"-sweep.png")
+		b.sheetCols = sheetColumns(r.Sweep.Shape(), len(r.SeedList()))
+	}
+	return b, checkOutputs([]*batch{b}, o.force)
+}
+
+// sheetColumns lays a sweep out with the last axis (times the seeds)
+// along a row, wrapping rows longer than 8 images.
+func sheetColumns(shape []int, seeds int) int {
+	cols := seeds
+	if len(shape) > 0 {
+		cols *= shape[len(shape)-1]
+	}
+	if cols > 8 {
+		cols = 8
+	}
+	return max(cols, 1)
+}
+
+// checkOutputs refuses two images with one file name and, without force,
+// files that exist.
+func checkOutputs(batches []*batch, force bool) error {
+	seen := map[string]string{}
+	check := func(path, what string) error {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return badInput(err)
+		}
+		if prev, dup := seen[abs]; dup {
+			return badInputf("%s and %s would both be written to %s; give output.name placeholders ({seed}, {variant}) or another output.dir", prev, what, path)
+		}
+		seen[abs] = what
+		if force {
+			return nil
+		}
+		if _, err := os.Lstat(path); err == nil {
+			return badInputf("%s exists; refusing to overwrite it (use --force, or another --out)", path)
+		}
+		return nil
+	}
+	for _, b := range batches {
+		for _, img := range b.images {
+			what := b.name
+			if img.label != "" {
+				what += " (" + img.label + ")"
+			}
+			if err := check(img.path, what); err != nil {
+				return err
+			}
+		}
+		if b.sheet != "" {
+			if err := check(b.sheet, b.name+"'s contact sheet"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkImages decodes every control and input image, so that a file that
+// is not an image, or one cut short, stops the run before it starts.
+func checkImages(r *recipes.Recipe) error {
+	check := func(field, path, what string) error {
+		f, err := os.Open(r.Path(path))
+		if err != nil {
+			return r.Errorf(field, "cannot read the %s: %v", what, err)
+		}
+		defer f.Close()
+		// Decoded in full: a file cut short has a valid header.
+		if _, _, err := image.Decode(bufio.NewReader(f)); err != nil {
+			return r.Errorf(field, "%s %s is not a PNG or JPEG image: %v", what, path, err)
+		}
+		return nil
+	}
+	for si, st := range r.Stages {
+		for pj, p := range st.Participants {
+			for ci, c := range p.Controls {
+				if err := check(fmt.Sprintf("stages.%d.participants.%d.controls.%d.image", si, pj, ci), c.Image, "control image"); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if r.Img2Img != nil {
+		return check("img2img.image", r.Img2Img.Image, "input image")
+	}
+	return nil
+}
+
+// checkDigests compares the models' SHA-256 with those the recipe
+// records. A difference is a warning (the image may differ from the one
+// the recipe made), or an error with --strict.
+func checkDigests(r *recipes.Recipe, digests map[string]string, o batchOptions, warned map[string]bool) error {
+	for _, name := range r.ModelNames() {
+		m := r.Models[name]
+		got, ok := digests[name]
+		if m == nil || m.SHA256 == "" || !ok || strings.EqualFold(m.SHA256, got) {
+			continue
+		}
+		key := name + "\x00" + m.Path + "\x00" + m.SHA256
+		if warned[key] {
+			continue
+		}
+		warned[key] = true
+		origin := o.origin
+		if origin == "" {
+			origin = "the recipe"
+		}
+		msg := fmt.Sprintf("model %s (%s) is not the one %s was made with: its SHA-256 is %s, %s records %s (at %s); the image may differ",
+			name, r.Path(m.Path), origin, got, origin, strings.ToLower(m.SHA256), r.Pos("models."+name+".sha256"))
+		if o.strict {
+			return badInputf("%s (--strict)", msg)
+		}
+		if o.warn != nil {
+			o.warn("%s", msg)
+		}
+	}
+	return nil
+}
+
+// digestCache opens the cache of model file digests in coop's cache
+// folder; without one, digests are computed every time.
+func digestCache() *job.DigestCache {
+	dir, err := ort.CacheDir()
+	if err != nil {
+		return job.OpenDigestCache("")
+	}
+	return job.OpenDigestCache(filepath.Join(dir, job.DigestCacheFile))
+}
+
+// Compression levels of the images and of the contact sheets (which go
+// into READMEs). Variables so that the tests can trade size for speed
+// under the race detector.
+var (
+	imageCompression = png.DefaultCompression
+	sheetCompression = png.BestCompression
+)
+
+// encodeImage encodes a [1, 3, H, W] image in [0, 1] as an 8-bit RGB PNG
+// holding the recipe text under recipes.PNGKey. The encoding is
+// deterministic, so the same image and text give the same bytes.
+func encodeImage(img *latent.Tensor, text []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := png.Encoder{CompressionLevel: imageCompression}
+	if err := enc.Encode(&buf, latent.ToImage(img)); err != nil {
+		return nil, err
+	}
+	return recipes.EmbedInPNG(buf.Bytes(), recipes.PNGKey, string(text))
+}
+
+// writeOutput writes data to path atomically, creating the folder.
+func writeOutput(path string, data []byte, force bool) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	err := job.WriteFileAtomic(path, data, force)
+	if errors.Is(err, job.ErrExists) {
+		return badInput(err)
+	}
+	return err
+}
+
+// thumbnail scales img to fit a size x size square (never enlarging), for
+// contact sheets.
+func thumbnail(img image.Image, size int) image.Image {
+	b := img.Bounds()
+	if b.Dx() <= size && b.Dy() <= size {
+		return img
+	}
+	w, h := size, size
+	if b.Dx() >= b.Dy() {
+		h = max(1, size*b.Dy()/b.Dx())
+	} else {
+		w = max(1, size*b.Dx()/b.Dy())
+	}
+	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
+	draw.CatmullRom.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
+	return dst
+}

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/coop-diffusion/coop/adapters"
+	_ "github.com/coop-diffusion/coop/adapters/all" // every model family
+	"github.com/coop-diffusion/coop/coop"
+	"github.com/coop-diffusion/coop/internal/job"
+	"github.com/coop-diffusion/coop/latent"
+	"github.com/coop-diffusion/coop/recipes"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:      "run",
+		Usage:     "render a recipe, or re-run the recipe a coop PNG holds",
+		ArgsUsage: "RECIPE.yaml | IMAGE.png",
+		Description: "coop run checks the recipe against every model's signature, then renders one image per seed and " +
+			"sweep combination into output.dir (--out replaces it), named by output.name. Each PNG holds the fully " +
+			"resolved recipe (coop_version, every default the models decided, the seed, each model's SHA-256, " +
+			"absolute paths) in an iTXt chunk named coop-recipe.\n\n" +
+			"Given a PNG that coop wrote, coop run renders its recipe again and writes NAME-rerun.png next to it " +
+			"(or into --out); with the same models and coop version the new file is identical byte for byte. A " +
+			"model whose files' SHA-256 differs from the recorded one is named with both digests on stderr (an " +
+			"error with --strict). Output paths never come from the PNG's text.\n\n" +
+			"Existing files are never replaced without --force; every file is written to a temporary name and " +
+			"renamed when complete. A recipe with a sweep also gets a labelled contact sheet, RECIPE-sweep.png.\n\n" +
+			"Progress goes to stderr: a bar per stage on a terminal, plain lines otherwise. With --json, stdout " +
+			"carries one JSON object per line: {\"event\":\"step\",...} per step, then {\"event\":\"image\",...} and " +
+			"{\"event\":\"report\",...} (model evaluations, bridges, stages, times) per image, and " +
+			"{\"event\":\"contact_sheet\",...}.\n\n" +
+			"Exit status: 0 done, 1 failure, 2 bad input (the recipe, a model folder, an existing output), 130 " +
+			"interrupted (no partial file is left).",
+		Flags:        renderFlags(),
+		Action:       runAction,
+		OnUsageError: usageError,
+	})
+}
+
+// usageError makes a wrong flag or flag value bad input (exit status 2).
+func usageError(ctx context.Context, cmd *cli.Command, err error, isSubcommand bool) error {
+	return badInput(err)
+}
+
+// renderFlags are the flags of run (demo shares some).
+func renderFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "set", Usage: "override a recipe field, path=value (repeatable): --set steps=30 --set stages.0.participants.1.weight=0.3"},
+		&cli.Uint64Flag{Name: "seed", Usage: "render this seed instead of the recipe's seed or seeds"},
+		&cli.StringFlag{Name: "out", Usage: "write images into this folder instead of output.dir (re-runs: instead of the PNG's folder)"},
+		&cli.BoolFlag{Name: "force", Usage: "replace existing output files"},
+		&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line on stdout (steps, images, reports)"},
+		&cli.StringFlag{Name: "device", Usage: "run the models on cpu or cuda (the recipe's device field)"},
+		&cli.IntFlag{Name: "threads", Usage: "intra-op threads per model, 0 = automatic; replaces the recipe's threads (neither is recorded in the PNG: they change the speed, not the image)"},
+		&cli.BoolFlag{Name: "strict", Usage: "refuse to run when a model's SHA-256 differs from the one the recipe or PNG records"},
+	}
+}
+
+// overrides turns --set, --seed and --device into recipe overrides,
+// checked like the file's fields. (--threads is not one: it changes the
+// speed, not the image, and the recorded recipe does not show it.)
+func overrides(cmd *cli.Command) []string {
+	sets := append([]string(nil), cmd.StringSlice("set")...)
+	if cmd.IsSet("seed") {
+		sets = append(sets, "seed="+strconv.FormatUint(cmd.Uint64("seed"), 10))
+	}
+	if cmd.IsSet("device") {
+		sets = append(sets, "device="+cmd.String("device"))
+	}
+	return sets
+}
+
+func runAction(ctx context.Context, cmd *cli.Command) error {
+	if cmd.NArg() != 1 {
+		return badInputf("run: give one recipe (.yaml) or one PNG written by coop to re-run, got %d arguments", cmd.NArg())
+	}
+	arg := cmd.Args().First()
+	stdout, stderr := cmd.Root().Writer, cmd.Root().ErrWriter
+	pr := newProgress(cmd.Bool("json"), stdout, stderr)
+	cache := digestCache()
+	defer cache.Save()
+	o := batchOptions{outDir: cmd.String("out"), force: cmd.Bool("force"), strict: cmd.Bool("strict"), threads: -1, cache: cache, warn: pr.warn}
+	if cmd.IsSet("threads") {
+		if o.threads = cmd.Int("threads"); o.threads < 0 || o.threads > 4096 {
+			return badInputf("--threads %d: give 0 (automatic) to 4096", o.threads)
+		}
+	}
+	var b *batch
+	var err error
+	if isPNGFile(arg) {
+		b, err = prepareRerun(arg, overrides(cmd), o, pr)
+	} else {
+		var r *recipes.Recipe
+		if r, err = (recipes.Loader{Sets: overrides(cmd)}).Load(arg); err != nil {
+			return badInput(err)
+		}
+		b, err = prepareBatch(r, o)
+	}
+	if err != nil {
+		return err
+	}
+	if err := job.InitRuntime(cmd.String("ort-lib")); err != nil {
+		return fmt.Errorf("%w (run coop setup, or give --ort-lib)", err)
+	}
+	return render(ctx, []*batch{b}, o.force, pr)
+}
+
+// isPNGFile reports whether the file at path starts with the PNG
+// signature (a missing file is not one: loading it as a recipe says so).
+func isPNGFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 8)
+	n, _ := f.Read(head)
+	return recipes.IsPNG(head[:n])
+}
+
+// maxRerunPNG bounds the PNGs coop reads whole to find their recipe: far
+// beyond any image it writes (a 4096 px RGB PNG is at most 50 MB).
+const maxRerunPNG = 1 << 30
+
+// prepareRerun loads the recipe a PNG holds and prepares its images next
+// to the PNG (or in --out), named after it: NAME-rerun.png, or
+// NAME-rerun-N.png when the recipe renders several. Nothing about where
+// files go is taken from the PNG's text.
+func prepareRerun(path string, sets []string, o batchOptions, pr progress) (*batch, error) {
+	if st, err := os.Stat(path); err == nil && st.Size() > maxRerunPNG {
+		return nil, badInputf("%s: %d bytes; coop re-runs PNGs of up to %d bytes", path, st.Size(), int64(maxRerunPNG))
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	text, err := recipes.ExtractFromPNG(data)
+	if errors.Is(err, recipes.ErrNoRecipe) {
+		return nil, badInputf("%s holds no coop recipe; coop run re-runs the PNGs coop writes", path)
+	}
+	if err != nil {
+		return nil, badInputf("%s: %v", path, err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	name := filepath.Base(path) + "[" + recipes.PNGKey + "]"
+	r, made, err := recipes.Loader{Sets: sets}.LoadEmbedded(name, []byte(text), filepath.Dir(abs))
+	if err != nil {
+		return nil, badInput(err)
+	}
+	if made != version {
+		what := "an unknown coop version"
+		if made != "" {
+			what = "coop " + made
+		}
+		pr.warn("%s was made by %s, this is coop %s; the image may differ", path, what, version)
+	}
+	if o.outDir == "" {
+		o.outDir = filepath.Dir(abs)
+	}
+	base := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	o.names = func(i, total int) string {
+		if total == 1 {
+			return base + "-rerun.png"
+		}
+		return fmt.Sprintf("%s-rerun-%d.png", base, i+1)
+	}
+	o.origin = path
+	o.name = base + "-rerun"
+	return prepareBatch(r, o)
+}
+
+// thumbSize bounds the thumbnails kept for contact sheets.
+const thumbSize = 256
+
+// render runs every image of the batches, writing each PNG as soon as it
+// is done, then each sweep's contact sheet. Models are loaded once for
+// all of them. On interruption it stops at the next step and leaves only
+// complete files.
+func render(ctx context.Context, batches []*batch, force bool, pr progress) error {
+	pool := job.NewPool()
+	defer pool.Close()
+	total := 0
+	for _, b := range batches {
+		total += len(b.images)
+	}
+	n := 0
+	for _, b := range batches {
+		for _, img := range b.images {
+			label := img.label
+			if len(batches) > 1 {
+				label = strings.TrimSpace(b.name + " " + label)
+			}
+			pr.begin(n, total, label, img.path)
+			n++
+			// The last image may close each model after its last stage,
+			// so that a run never holds more models than a stage uses.
+			if err := renderImage(ctx, pool, img, force, n == total, pr); err != nil {
+				return err
+			}
+		}
+		if b.sheet != "" {
+			cells := make([]sheetCell, len(b.images))
+			for i, img := range b.images {
+				cells[i] = sheetCell{img: img.thumb, label: img.label}
+			}
+			sheet := contactSheet(sheetTitle(b), cells, b.sheetCols, thumbSize)
+			data, err := encodeSheet(sheet)
+			if err != nil {
+				return err
+			}
+			if err := writeOutput(b.sheet, data, force); err != nil {
+				return err
+			}
+			pr.sheet(b.sheet, len(cells))
+		}
+	}
+	return nil
+}
+
+// sheetTitle names a sweep's contact sheet: the recipe and the swept
+// fields.
+func sheetTitle(b *batch) string {
+	paths := make([]string, len(b.recipe.Sweep))
+	for i, a := range b.recipe.Sweep {
+		paths[i] = a.Path
+	}
+	return fmt.Sprintf("%s: sweep of %s", b.name, strings.Join(paths, " x "))
+}
+
+// stepHook, when set (by tests), sees every step after the progress
+// display.
+var stepHook func(coop.Event)
+
+func renderImage(ctx context.Context, pool *job.Pool, img *pendingImage, force, release bool, pr progress) error {
+	j := img.job
+	session := j.SessionOptions()
+	if img.threads >= 0 {
+		session.IntraOpThreads = img.threads
+	}
+	ms, err := pool.Load(ctx, j, adapters.LoadOptions{Session: session})
+	if err != nil {
+		return err
+	}
+	res, err := j.Run(ctx, ms, job.RunOptions{Seed: img.seed, Release: release, Progress: func(ev coop.Event) {
+		pr.step(ev)
+		if stepHook != nil {
+			stepHook(ev)
+		}
+	}})
+	if err != nil {
+		return err
+	}
+	text, err := j.Resolved(img.seed, img.digests).MarshalEmbedded(version)
+	if err != nil {
+		return fmt.Errorf("recording the recipe: %w", err)
+	}
+	data, err := encodeImage(res.Image, text)
+	if err != nil {
+		return fmt.Errorf("%s: %w", img.path, err)
+	}
+	if err := writeOutput(img.path, data, force); err != nil {
+		return err
+	}
+	img.thumb = thumbnail(latent.ToImage(res.Image), thumbSize)
+	pr.image(img.path, img.seed, img.variant, res.Report)
+	return nil
+}

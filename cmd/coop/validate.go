@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/coop-diffusion/coop/internal/job"
+	"github.com/coop-diffusion/coop/recipes"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:      "validate",
+		Usage:     "check recipes against the schema and every model's signature, without loading weights",
+		ArgsUsage: "RECIPE.yaml...",
+		Description: "coop validate reads each recipe and reports every problem as FILE:LINE:COL: message, the form " +
+			"editors jump to: unknown or misspelt fields, wrong types, values out of range, models and files that " +
+			"do not exist, then, for every sweep combination, what needs the models: each model folder's family " +
+			"and graph signatures, ControlNets on a base of another family, a refiner asked to start from noise, " +
+			"sizes that are not a multiple of a latent space's factor. No weights are read and no model runs.\n\n" +
+			"--schema-only checks the recipe alone (no model folders, images or files), for recipes written for " +
+			"another machine.\n\n" +
+			"Exit status: 0 when every recipe is valid, 2 when one is not.",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "set", Usage: "override a recipe field, path=value (repeatable)"},
+			&cli.BoolFlag{Name: "schema-only", Usage: "check the recipe alone, without its model folders and files"},
+		},
+		Action:       validateAction,
+		OnUsageError: usageError,
+	})
+}
+
+func validateAction(ctx context.Context, cmd *cli.Command) error {
+	if cmd.NArg() == 0 {
+		return badInputf("validate: give one or more recipe files")
+	}
+	stdout, stderr := cmd.Root().Writer, cmd.Root().ErrWriter
+	bad := 0
+	for _, path := range cmd.Args().Slice() {
+		summary, err := validateRecipe(path, cmd.StringSlice("set"), cmd.Bool("schema-only"))
+		if err != nil {
+			bad++
+			for _, line := range errorLines(err) {
+				fmt.Fprintln(stderr, line)
+			}
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: ok (%s)\n", path, summary)
+	}
+	switch {
+	case bad == 0:
+		return nil
+	case cmd.NArg() == 1:
+		return badInputf("%s is not valid", cmd.Args().First())
+	}
+	return badInputf("%d of %d recipes are not valid", bad, cmd.NArg())
+}
+
+// errorLines splits a recipe error into its positioned lines.
+func errorLines(err error) []string {
+	var list recipes.ErrorList
+	if errors.As(err, &list) {
+		out := make([]string, len(list))
+		for i, e := range list {
+			out[i] = e.Error()
+		}
+		return out
+	}
+	return strings.Split(err.Error(), "\n")
+}
+
+// validateRecipe checks one recipe and summarises it.
+func validateRecipe(path string, sets []string, schemaOnly bool) (string, error) {
+	r, err := recipes.Loader{Sets: sets, SkipFileChecks: schemaOnly}.Load(path)
+	if err != nil {
+		return "", err
+	}
+	variants, err := recipes.Expand(r)
+	if err != nil {
+		return "", err
+	}
+	images := len(variants) * len(r.SeedList())
+	summary := fmt.Sprintf("%s, %s, %s", plural(len(r.Models), "model"), plural(len(r.Stages), "stage"), plural(images, "image"))
+	if len(r.Sweep) > 0 {
+		summary += fmt.Sprintf(" from %s", plural(len(variants), "sweep combination"))
+	}
+	if schemaOnly {
+		return summary + "; models not checked", nil
+	}
+	for _, v := range variants {
+		if _, err := job.Prepare(v.Recipe); err != nil {
+			return "", withVariant(err, v)
+		}
+		if err := checkImages(v.Recipe); err != nil {
+			return "", withVariant(err, v)
+		}
+	}
+	return summary + "; every model's signature checked", nil
+}
+
+// withVariant names the sweep combination an error belongs to.
+func withVariant(err error, v recipes.Variant) error {
+	if v.Label == "" {
+		return err
+	}
+	var e *recipes.Error
+	if errors.As(err, &e) {
+		c := *e
+		c.Msg += " (in sweep combination " + v.Label + ")"
+		return &c
+	}
+	return fmt.Errorf("%w (in sweep combination %s)", err, v.Label)
+}
+
+// plural writes "1 image", "2 images", "3 bridge carries".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	if strings.HasSuffix(what, "y") && !strings.HasSuffix(what, "ay") && !strings.HasSuffix(what, "ey") {
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(what, "y"))
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
