@@ -56,6 +56,51 @@ func TestWindowActive(t *testing.T) {
 	}
 }
 
+// TestWeightRules is the table of the recipe format's weight rules
+// (docs/RECIPES.md): given weights, sharing, windows, curves, normalisation
+// and the primary's fallback. Stages have 10 steps; p is the progress.
+func TestWeightRules(t *testing.T) {
+	const tol = 1e-12
+	w := func(v float64) graphs.Curve { return graphs.Constant(v) }
+	curve := graphs.Curve{Points: [][2]float64{{0, 0.8}, {1, 0.2}}}
+	share := func() *graphs.Participant { return &graphs.Participant{Shares: true} }
+	given := func(c graphs.Curve) *graphs.Participant { return &graphs.Participant{Weight: c} }
+	for _, tc := range []struct {
+		name  string
+		parts []*graphs.Participant
+		t     float64
+		k     int
+		want  []float64
+	}{
+		{"one given, one shares the rest", []*graphs.Participant{share(), given(w(0.3))}, 0.5, 5, []float64{0.7, 0.3}},
+		{"none given", []*graphs.Participant{share(), share()}, 0.5, 5, []float64{0.5, 0.5}},
+		{"three, none given", []*graphs.Participant{share(), share(), share()}, 0.5, 5, []float64{1.0 / 3, 1.0 / 3, 1.0 / 3}},
+		{"given sum above 1 is normalised", []*graphs.Participant{given(w(1)), given(w(1))}, 0.5, 5, []float64{0.5, 0.5}},
+		{"given sum 1 leaves nothing", []*graphs.Participant{share(), given(w(0.6)), given(w(0.4))}, 0.5, 5, []float64{0, 0.6, 0.4}},
+		{"outside the window", []*graphs.Participant{share(), {Weight: w(0.3), Window: graphs.Window{Start: 0, End: 0.5}}}, 0.5, 7, []float64{1, 0}},
+		{"inside the window", []*graphs.Participant{share(), {Weight: w(0.3), Window: graphs.Window{Start: 0, End: 0.5}}}, 0.5, 2, []float64{0.7, 0.3}},
+		{"curve at pure noise", []*graphs.Participant{share(), given(curve)}, 1, 0, []float64{0.8, 0.2}},
+		{"curve midway", []*graphs.Participant{share(), given(curve)}, 0.25, 0, []float64{0.35, 0.65}},
+		{"curve beyond its ends", []*graphs.Participant{share(), given(graphs.Curve{Points: [][2]float64{{0.2, 0.4}, {0.6, 0.8}}})}, 0.9, 0, []float64{0.2, 0.8}},
+		{"all zero: the primary", []*graphs.Participant{given(w(0)), given(w(0))}, 0.5, 5, []float64{1, 0}},
+		{"last step of the full window", []*graphs.Participant{share(), given(w(0.3))}, 0, 9, []float64{0.7, 0.3}},
+	} {
+		st := &graphs.Stage{First: 0, End: 10, Participants: tc.parts}
+		got := st.Weights(tc.k, tc.t, nil)
+		for i := range got {
+			if math.Abs(got[i]-tc.want[i]) > tol {
+				t.Errorf("%s: weights %v, want %v (tolerance %g)", tc.name, got, tc.want, tol)
+				break
+			}
+		}
+	}
+	dst := make([]float64, 0, 4)
+	got := (&graphs.Stage{First: 0, End: 2, Participants: []*graphs.Participant{share(), share()}}).Weights(0, 0, dst)
+	if &got[0] != &dst[:1][0] {
+		t.Error("Weights did not reuse dst")
+	}
+}
+
 func TestStageWeights(t *testing.T) {
 	st := &graphs.Stage{First: 0, End: 10, Participants: []*graphs.Participant{
 		{Model: "a", Weight: graphs.Constant(0.25)},

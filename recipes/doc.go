@@ -53,7 +53,7 @@
 //	      - model: NAME
 //	        weight: D          a constant in [0, 1], or a curve [[t, w], ...] over the noise
 //	                           level t (1 = pure noise), linear between points, constant
-//	                           beyond them; see Stage.Weights for how weights combine
+//	                           beyond them; graphs.Stage.Weights combines them
 //	        window: [A, B]     active part of the stage, fractions of its steps; default [0, 1]
 //	        prompt: TEXT       per-participant overrides
 //	        negative: TEXT

@@ -26,14 +26,14 @@ stages:
 	st := r.Stages[0]
 	fmt.Println("primary:", st.Primary().Model, "at", r.Path(r.Models[st.Primary().Model].Path))
 	for _, t := range []float64{1, 0.5, 0} {
-		fmt.Printf("t=%.1f weights %.2f\n", t, st.Weights(t, 0.5, nil))
+		fmt.Printf("t=%.1f weight of xl %.2f\n", t, st.Participants[1].Weight.At(t))
 	}
 	fmt.Println("curve written at", r.Pos("stages.0.participants.1.weight"))
 	// Output:
 	// primary: base at /recipes/models/sd15
-	// t=1.0 weights [0.80 0.20]
-	// t=0.5 weights [0.50 0.50]
-	// t=0.0 weights [0.20 0.80]
+	// t=1.0 weight of xl 0.20
+	// t=0.5 weight of xl 0.50
+	// t=0.0 weight of xl 0.80
 	// curve written at blend.yaml:10:17
 }
 

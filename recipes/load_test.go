@@ -2,7 +2,6 @@ package recipes
 
 import (
 	"errors"
-	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -238,47 +237,6 @@ func TestLimits(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want %q", tc.yaml, err, tc.want)
 		}
-	}
-}
-
-func TestStageWeights(t *testing.T) {
-	const tol = 1e-12
-	w := func(v float64) *Weight { return ConstantWeight(v) }
-	curve := &Weight{Points: []WeightPoint{{0, 0.8}, {1, 0.2}}}
-	for _, tc := range []struct {
-		name  string
-		parts []*Participant
-		t, p  float64
-		want  []float64
-	}{
-		{"one given, one shares the rest", []*Participant{{}, {Weight: w(0.3)}}, 0.5, 0.5, []float64{0.7, 0.3}},
-		{"none given", []*Participant{{}, {}}, 0.5, 0.5, []float64{0.5, 0.5}},
-		{"three, none given", []*Participant{{}, {}, {}}, 0.5, 0.5, []float64{1.0 / 3, 1.0 / 3, 1.0 / 3}},
-		{"given sum above 1 is normalised", []*Participant{{Weight: w(1)}, {Weight: w(1)}}, 0.5, 0.5, []float64{0.5, 0.5}},
-		{"given sum 1 leaves nothing", []*Participant{{}, {Weight: w(0.6)}, {Weight: w(0.4)}}, 0.5, 0.5, []float64{0, 0.6, 0.4}},
-		{"outside the window", []*Participant{{}, {Weight: w(0.3), Window: Window{0, 0.5}}}, 0.5, 0.7, []float64{1, 0}},
-		{"inside the window", []*Participant{{}, {Weight: w(0.3), Window: Window{0, 0.5}}}, 0.5, 0.2, []float64{0.7, 0.3}},
-		{"curve at pure noise", []*Participant{{}, {Weight: curve}}, 1, 0, []float64{0.8, 0.2}},
-		{"curve midway", []*Participant{{}, {Weight: curve}}, 0.25, 0, []float64{0.35, 0.65}},
-		{"curve beyond its ends", []*Participant{{}, {Weight: &Weight{Points: []WeightPoint{{0.2, 0.4}, {0.6, 0.8}}}}}, 0.9, 0, []float64{0.2, 0.8}},
-		{"all zero: the primary", []*Participant{{Weight: w(0)}, {Weight: w(0)}}, 0.5, 0.5, []float64{1, 0}},
-		{"end of the full window", []*Participant{{}, {Weight: w(0.3)}}, 0, 1, []float64{0.7, 0.3}},
-	} {
-		got := (&Stage{Participants: tc.parts}).Weights(tc.t, tc.p, nil)
-		if len(got) != len(tc.want) {
-			t.Fatalf("%s: %v, want %v", tc.name, got, tc.want)
-		}
-		for i := range got {
-			if math.Abs(got[i]-tc.want[i]) > tol {
-				t.Errorf("%s: weights %v, want %v (tolerance %g)", tc.name, got, tc.want, tol)
-				break
-			}
-		}
-	}
-	dst := make([]float64, 0, 4)
-	got := (&Stage{Participants: []*Participant{{}, {}}}).Weights(0, 0, dst)
-	if &got[0] != &dst[:1][0] {
-		t.Error("Weights did not reuse dst")
 	}
 }
 

@@ -211,57 +211,6 @@ func (s *Stage) Primary() *Participant {
 	return s.Participants[0]
 }
 
-// Weights returns the participants' fusion weights at noise level t (1 is
-// pure noise, 0 clean) and progress p through the stage (0 at its first
-// step, 1 at its end), in dst when it has room. A participant outside its
-// window has weight 0. The given weights of the active participants are
-// evaluated; those without a weight share equally what the given ones
-// leave of 1 (nothing when they sum to 1 or more); then all are scaled to
-// sum to 1. When nothing is left (no participant active, or every active
-// weight 0) the primary gets 1, since its trajectory must move on.
-func (s *Stage) Weights(t, p float64, dst []float64) []float64 {
-	n := len(s.Participants)
-	if cap(dst) < n {
-		dst = make([]float64, n)
-	}
-	dst = dst[:n]
-	given, unset := 0.0, 0
-	for i, pt := range s.Participants {
-		dst[i] = 0
-		if !pt.Window.Contains(p) {
-			continue
-		}
-		if pt.Weight == nil {
-			unset++
-			dst[i] = -1 // marked; filled below
-			continue
-		}
-		dst[i] = pt.Weight.At(t)
-		given += dst[i]
-	}
-	share := 0.0
-	if unset > 0 && given < 1 {
-		share = (1 - given) / float64(unset)
-	}
-	sum := 0.0
-	for i := range dst {
-		if dst[i] < 0 {
-			dst[i] = share
-		}
-		sum += dst[i]
-	}
-	if sum <= 0 {
-		if n > 0 {
-			dst[0] = 1
-		}
-		return dst
-	}
-	for i := range dst {
-		dst[i] /= sum
-	}
-	return dst
-}
-
 // NameVars are the values of an output name template's placeholders.
 type NameVars struct {
 	Recipe  string // {recipe}
