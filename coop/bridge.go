@@ -2,7 +2,9 @@ package coop
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/coop-diffusion/coop/latent"
@@ -53,13 +55,21 @@ func sameSpace(a, b end) bool {
 
 // pixelBridge carries clean latents (x0 estimates) from one end to another
 // through pixel space: decode, resize, encode. Its buffers live as long as
-// the run, so carrying allocates no tensors.
+// the run, so carrying allocates nothing; each trajectory has its own
+// bridges, so concurrent participants never share buffers.
 type pixelBridge struct {
 	from, to end
 	pixFrom  *latent.Tensor // decoded pixels at from's size
 	pixTo    *latent.Tensor // resized pixels at to's size; nil when sizes agree
 	resizer  *latent.Resizer
-	rec      *recorder
+	// planes, when set, resizes the three colour planes concurrently: for
+	// the bridges that stage entries cross while nothing else runs.
+	planes *planeResizer
+	rec    *recorder
+	clock  ortClock
+	// ort accumulates the time the carries spent inside ONNX Runtime, for
+	// the task that owns the bridge.
+	ort time.Duration
 }
 
 func newPixelBridge(from, to end, rec *recorder) (*pixelBridge, error) {
@@ -76,27 +86,83 @@ func newPixelBridge(from, to end, rec *recorder) (*pixelBridge, error) {
 	return b, nil
 }
 
+// planeResizer resizes the planes of a [1, 3, H, W] image concurrently,
+// with a Resizer per plane (a Resizer owns scratch memory).
+type planeResizer struct {
+	rs [3]*latent.Resizer
+}
+
+func newPlaneResizer(from, to end) (*planeResizer, error) {
+	p := &planeResizer{}
+	for c := range p.rs {
+		r, err := latent.NewResizer(from.height, from.width, to.height, to.width, bridgeFilter)
+		if err != nil {
+			return nil, err
+		}
+		p.rs[c] = r
+	}
+	return p, nil
+}
+
+func (p *planeResizer) resize(dst, src *latent.Tensor) error {
+	if src.N() != 1 || src.C() != len(p.rs) || dst.N() != 1 || dst.C() != len(p.rs) {
+		return fmt.Errorf("resize: %v to %v: want one RGB image", src, dst)
+	}
+	sp, dp := src.H()*src.W(), dst.H()*dst.W()
+	var errs [3]error
+	var wg sync.WaitGroup
+	for c, r := range p.rs {
+		s := latent.FromData(src.Data[c*sp:(c+1)*sp], 1, 1, src.H(), src.W())
+		d := latent.FromData(dst.Data[c*dp:(c+1)*dp], 1, 1, dst.H(), dst.W())
+		wg.Go(func() { errs[c] = r.Resize(d, s) })
+	}
+	wg.Wait()
+	return errors.Join(errs[:]...)
+}
+
 // carry writes the latent of x0 (in from's space) in to's space into dst.
 func (b *pixelBridge) carry(ctx context.Context, x0, dst *latent.Tensor) error {
 	start := time.Now()
-	if err := b.from.model.VAE.Decode(ctx, x0, b.pixFrom); err != nil {
+	dec, enc := b.from.model.VAE, b.to.model.VAE
+	same := b.from.model == b.to.model
+	ort0 := b.clock.read(dec)
+	if !same {
+		ort0 += b.clock.read(enc)
+	}
+	if err := dec.Decode(ctx, x0, b.pixFrom); err != nil {
 		return fmt.Errorf("bridge %s -> %s: decoding with %s: %w", b.from, b.to, b.from.model.Name, err)
 	}
+	calls := time.Since(start)
 	pix := b.pixFrom
 	if b.resizer != nil {
-		if err := b.resizer.Resize(b.pixTo, b.pixFrom); err != nil {
+		var err error
+		if b.planes != nil {
+			err = b.planes.resize(b.pixTo, b.pixFrom)
+		} else {
+			err = b.resizer.Resize(b.pixTo, b.pixFrom)
+		}
+		if err != nil {
 			return fmt.Errorf("bridge %s -> %s: %w", b.from, b.to, err)
 		}
 		pix = b.pixTo
 	}
-	if err := b.to.model.VAE.Encode(ctx, pix, dst); err != nil {
+	encStart := time.Now()
+	if err := enc.Encode(ctx, pix, dst); err != nil {
 		return fmt.Errorf("bridge %s -> %s: encoding with %s: %w", b.from, b.to, b.to.model.Name, err)
 	}
-	b.rec.bridge(b.from.model.Name, b.to.model.Name, "pixel", 1, 1, time.Since(start))
+	b.rec.call(calls + time.Since(encStart))
+	ort := b.clock.read(dec) - ort0
+	if !same {
+		ort += b.clock.read(enc)
+	}
+	b.ort += ort
+	b.rec.bridge(b.from.model.Name, b.to.model.Name, "pixel", 1, 1, time.Since(start), ort)
 	return nil
 }
 
-// bridges caches one pixelBridge per ordered pair of ends.
+// bridges caches one pixelBridge per ordered pair of ends for the stage
+// entries, which run one at a time and alone, so their resizing uses the
+// idle cores.
 type bridges struct {
 	m   map[[2]string]*pixelBridge
 	rec *recorder
@@ -110,6 +176,11 @@ func (bs *bridges) get(from, to end) (*pixelBridge, error) {
 	b, err := newPixelBridge(from, to, bs.rec)
 	if err != nil {
 		return nil, err
+	}
+	if b.resizer != nil {
+		if b.planes, err = newPlaneResizer(from, to); err != nil {
+			return nil, err
+		}
 	}
 	bs.m[key] = b
 	return b, nil

@@ -20,4 +20,14 @@
 //
 // Everything random comes from latent.NewStream(seed, name) with a name per
 // use, so a plan and a seed always give the same image.
+//
+// The independent work of a step, each participant's prediction and its
+// bridges, runs concurrently on one goroutine per participant; each writes
+// its own buffers and the fusion adds them up in participant order, so the
+// result is the same bit for bit as running them one after the other
+// (Engine.Sequential). Once a stage has started, a step allocates nothing.
+// A model's sessions open before the first stage that uses it and, with
+// Engine.Release, close after the last. The Report says where the time
+// went: inside ONNX Runtime per model and graph, in the bridges, and the
+// engine's own overhead; docs/PERFORMANCE.md has the figures.
 package coop

@@ -3,7 +3,8 @@ package coop
 import (
 	"context"
 	"fmt"
-	"math"
+	"reflect"
+	"sync"
 	"time"
 
 	"github.com/coop-diffusion/coop/adapters"
@@ -21,6 +22,52 @@ type Model struct {
 	VAE        adapters.Autoencoder
 	Text       adapters.TextEncoder
 	ControlNet adapters.ControlNetModel
+	// Sessions, when set, holds the model's ONNX Runtime sessions (the
+	// *adapters.Model the parts come from): the engine opens them before
+	// the first stage that uses the model, reports the time spent inside
+	// ONNX Runtime and, with Engine.Release, closes them after the last
+	// stage that uses the model. Without it the engine counts the model's
+	// time as its own.
+	Sessions Sessions
+
+	// prompts keeps the text encoder's conditioning by prompt across
+	// runs, so that a batch of seeds or a sweep encodes each prompt once.
+	prompts promptCache
+}
+
+// promptCache holds a model's encoded prompts; the entries belong to the
+// text encoder they came from and are dropped when Model.Text changes.
+type promptCache struct {
+	mu   sync.Mutex
+	text adapters.TextEncoder
+	m    map[adapters.Prompt]*adapters.Conditioning
+}
+
+// encode returns p's conditioning, encoding it on first use. ok reports
+// whether it was cached.
+func (c *promptCache) encode(ctx context.Context, text adapters.TextEncoder, p adapters.Prompt) (cond *adapters.Conditioning, cached bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || !sameEncoder(c.text, text) {
+		c.text, c.m = text, map[adapters.Prompt]*adapters.Conditioning{}
+	}
+	if cond := c.m[p]; cond != nil {
+		return cond, true, nil
+	}
+	cond, err = text.Encode(ctx, p)
+	if err != nil {
+		return nil, false, err
+	}
+	c.m[p] = cond
+	return cond, false, nil
+}
+
+// sameEncoder reports whether a and b are the same text encoder.
+func sameEncoder(a, b adapters.TextEncoder) bool {
+	if a == nil || b == nil || reflect.TypeOf(a) != reflect.TypeOf(b) || !reflect.TypeOf(a).Comparable() {
+		return false
+	}
+	return a == b
 }
 
 // Event reports progress after each step.
@@ -47,6 +94,58 @@ type Engine struct {
 	// at the first step, its clean estimate x0 and the noise level. Tests
 	// use it to check that the resolution bridge keeps the noise white.
 	OnEnter func(stage int, z, x0 *latent.Tensor, abar float64)
+	// Release closes each model's sessions (Model.Sessions) after the
+	// last stage that uses it, so that a run whose stages use different
+	// models never holds all of them at once. The models cannot run
+	// again: set it for the last run of loaded models.
+	Release bool
+	// Concurrency says when the independent work of a step, each
+	// participant's prediction and bridges, runs concurrently: by default
+	// when it pays. Every choice gives the same results bit for bit, since
+	// each participant writes its own buffers and the fusion sums in
+	// participant order.
+	Concurrency Concurrency
+}
+
+// Concurrency says when the participants of a step work concurrently.
+type Concurrency int
+
+const (
+	// ConcurrentWhenItPays runs a step's participants concurrently when,
+	// by the durations of their previous steps, the work that would run
+	// beside the longest participant's is a millisecond or more; below
+	// that, waking goroutines and Go's scheduling of the models' many
+	// short cgo calls cost more than the overlap gains.
+	ConcurrentWhenItPays Concurrency = iota
+	// AlwaysConcurrent runs every step's participants concurrently.
+	AlwaysConcurrent
+	// Sequential runs them one after the other.
+	Sequential
+)
+
+// ParseConcurrency reads "auto" (or ""), "always" or "sequential".
+func ParseConcurrency(s string) (Concurrency, error) {
+	switch s {
+	case "", "auto":
+		return ConcurrentWhenItPays, nil
+	case "always":
+		return AlwaysConcurrent, nil
+	case "sequential":
+		return Sequential, nil
+	}
+	return 0, fmt.Errorf("concurrency %q: want auto, always or sequential", s)
+}
+
+func (c Concurrency) String() string {
+	switch c {
+	case ConcurrentWhenItPays:
+		return "auto"
+	case AlwaysConcurrent:
+		return "always"
+	case Sequential:
+		return "sequential"
+	}
+	return fmt.Sprintf("Concurrency(%d)", int(c))
 }
 
 // Result is a finished run.
@@ -87,36 +186,61 @@ func mustDiscrete() *sampler.Discrete {
 // the reference axis weight curves use.
 func NoiseLevel(abar float64) float64 { return timeAxis.AbarToTimestep(abar) / 1000 }
 
-// Run executes plan and decodes the final latent.
+// Run executes plan and decodes the final latent. Each stage first opens
+// the sessions of the models it uses (see Model.Sessions).
 func (e *Engine) Run(ctx context.Context, plan *graphs.Plan) (*Result, error) {
 	if err := plan.Validate(); err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	r := &run{engine: e, plan: plan, rec: newRecorder(), conds: map[condKey]*adapters.Conditioning{}, images: map[imageKey]*latent.Tensor{}}
+	r := &run{engine: e, plan: plan, rec: newRecorder(), lastUse: plan.LastUse(),
+		conds: map[condKey]*adapters.Conditioning{}, images: map[imageKey]*latent.Tensor{}}
 	r.bridges = &bridges{m: map[[2]string]*pixelBridge{}, rec: r.rec}
+	r.beginUsage()
+	var img *latent.Tensor
 	for i, st := range plan.Stages {
+		if err := r.open(i); err != nil {
+			return nil, err
+		}
 		if err := r.stage(ctx, i, st); err != nil {
 			return nil, err
 		}
-	}
-	last := r.carry
-	img := latent.New(1, 3, last.end.height, last.end.width)
-	t0 := time.Now()
-	if err := last.end.model.VAE.Decode(ctx, last.final, img); err != nil {
-		return nil, fmt.Errorf("decoding the result with %s: %w", last.end.model.Name, err)
-	}
-	r.rec.bridge(last.end.model.Name, "image", "decode", 1, 0, time.Since(t0))
-	if !finite(img.Data) {
-		return nil, &NonFiniteError{Stage: plan.Stages[len(plan.Stages)-1].Name, Step: last.steps, Model: last.end.model.Name, What: "the decoded image"}
-	}
-	calls := map[string]int{}
-	for name, m := range e.Models {
-		if m.Denoiser != nil {
-			calls[name] = m.Denoiser.Calls()
+		if i == len(plan.Stages)-1 {
+			var err error
+			if img, err = r.decode(ctx); err != nil {
+				return nil, err
+			}
+		}
+		if e.Release {
+			if err := r.release(i); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return &Result{Image: img, Latent: last.final, Report: r.rec.report(calls, time.Since(start))}, nil
+	for name := range r.usage {
+		r.endUsage(name)
+	}
+	rep := r.rec.report(r.usage, time.Since(start), r.concurrent)
+	return &Result{Image: img, Latent: r.carry.final, Report: rep}, nil
+}
+
+// decode decodes the last stage's final latent into the image.
+func (r *run) decode(ctx context.Context) (*latent.Tensor, error) {
+	last := r.carry
+	m := last.end.model
+	img := latent.New(1, 3, last.end.height, last.end.width)
+	var clock ortClock
+	t0, ort0 := time.Now(), clock.read(m.VAE)
+	if err := m.VAE.Decode(ctx, last.final, img); err != nil {
+		return nil, fmt.Errorf("decoding the result with %s: %w", m.Name, err)
+	}
+	d := time.Since(t0)
+	r.rec.call(d)
+	r.rec.bridge(m.Name, "image", "decode", 1, 0, d, clock.read(m.VAE)-ort0)
+	if !finite(img.Data) {
+		return nil, &NonFiniteError{Stage: r.plan.Stages[len(r.plan.Stages)-1].Name, Step: last.steps, Model: m.Name, What: "the decoded image"}
+	}
+	return img, nil
 }
 
 // run is the state of one Engine.Run.
@@ -128,6 +252,12 @@ type run struct {
 	conds   map[condKey]*adapters.Conditioning
 	images  map[imageKey]*latent.Tensor
 	carry   *handover
+	// lastUse maps each model the plan uses to its last stage; usage
+	// holds their counters.
+	lastUse map[string]int
+	usage   map[string]*modelUsage
+	// concurrent is set once a step has run participants concurrently.
+	concurrent bool
 }
 
 // handover is what a stage leaves for the next one.
@@ -169,9 +299,13 @@ func (r *run) conditioning(ctx context.Context, m *Model, p *graphs.Participant)
 	if m.Text == nil {
 		return nil, fmt.Errorf("model %s has no text encoder", m.Name)
 	}
-	c, err := m.Text.Encode(ctx, p.Prompt)
+	start := time.Now()
+	c, cached, err := m.prompts.encode(ctx, m.Text, p.Prompt)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the prompt for %s: %w", m.Name, err)
+	}
+	if !cached {
+		r.rec.text(m.Name, time.Since(start))
 	}
 	cc := *c
 	cc.Guidance = p.Guidance
@@ -204,303 +338,6 @@ func (r *run) image(path string, height, width int) (*latent.Tensor, error) {
 	return t, nil
 }
 
-// trajectory is one participant's own path through the stage: the primary
-// always has one; a foreign participant (another space or size) keeps its
-// own while active.
-type trajectory struct {
-	p       *graphs.Participant
-	model   *Model
-	end     end
-	cond    *adapters.Conditioning
-	smp     sampler.Sampler
-	x, z    *latent.Tensor // sampler state and model input
-	eps     *latent.Tensor // the model's prediction in its own space
-	x0      *latent.Tensor // clean-latent scratch in its own space
-	carried *latent.Tensor // the fused prediction carried into its space
-	// lastCarried is its latest prediction carried into the primary space,
-	// reused between bridged steps when Bridge.Every > 1.
-	lastCarried *latent.Tensor
-	shared      bool // same space and size as the primary: predicts on its z
-	live        bool // the trajectory is in step with the primary
-	// toPrimary and fromPrimary are the bridges of a foreign participant.
-	toPrimary, fromPrimary *pixelBridge
-	controls               []stageControl
-	req                    adapters.Request
-	lastBridge             int // step of the last carried prediction (Bridge.Every)
-}
-
-type stageControl struct {
-	spec graphs.Control
-	ctl  adapters.Control
-}
-
-func (r *run) stage(ctx context.Context, si int, st *graphs.Stage) error {
-	stageStart := time.Now()
-	prim := st.Primary()
-	pm, err := r.model(prim.Model)
-	if err != nil {
-		return err
-	}
-	if pm.Denoiser == nil || pm.VAE == nil {
-		return fmt.Errorf("stage %s: model %s cannot be a primary participant (it has no denoiser and autoencoder)", st.Name, pm.Name)
-	}
-	primEnd := end{model: pm, height: st.Height, width: st.Width}
-	shape, err := primEnd.latentShape()
-	if err != nil {
-		return fmt.Errorf("stage %s: %w", st.Name, err)
-	}
-
-	trajs := make([]*trajectory, len(st.Participants))
-	for j, p := range st.Participants {
-		m, err := r.model(p.Model)
-		if err != nil {
-			return fmt.Errorf("stage %s: %w", st.Name, err)
-		}
-		if m.Denoiser == nil || m.VAE == nil {
-			return fmt.Errorf("stage %s: model %s cannot be a participant (it has no denoiser and autoencoder)", st.Name, m.Name)
-		}
-		h, w := p.Height, p.Width
-		if h == 0 || w == 0 {
-			h, w = st.Height, st.Width
-		}
-		tj := &trajectory{p: p, model: m, end: end{model: m, height: h, width: w}}
-		tj.shared = j == 0 || sameSpace(tj.end, primEnd)
-		if tj.cond, err = r.conditioning(ctx, m, p); err != nil {
-			return fmt.Errorf("stage %s: %w", st.Name, err)
-		}
-		for _, c := range p.Controls {
-			cm, err := r.model(c.Model)
-			if err != nil {
-				return fmt.Errorf("stage %s: %w", st.Name, err)
-			}
-			if cm.ControlNet == nil {
-				return fmt.Errorf("stage %s: model %s is not a ControlNet", st.Name, cm.Name)
-			}
-			img, err := r.image(c.Image, h, w)
-			if err != nil {
-				return fmt.Errorf("stage %s: control %s: %w", st.Name, c.Model, err)
-			}
-			tj.controls = append(tj.controls, stageControl{spec: c, ctl: adapters.Control{Net: cm.ControlNet, Image: img, Scale: c.Scale}})
-		}
-		if !tj.shared {
-			ts, err := tj.end.latentShape()
-			if err != nil {
-				return fmt.Errorf("stage %s: %w", st.Name, err)
-			}
-			tj.x, tj.z, tj.eps, tj.x0 = latent.New(ts...), latent.New(ts...), latent.New(ts...), latent.New(ts...)
-			tj.carried = latent.New(ts...)
-			tj.lastCarried = latent.New(shape...)
-			if tj.toPrimary, err = r.bridges.get(tj.end, primEnd); err != nil {
-				return err
-			}
-			if tj.fromPrimary, err = r.bridges.get(primEnd, tj.end); err != nil {
-				return err
-			}
-		} else {
-			tj.eps = latent.New(shape...)
-		}
-		cfg := st.Config
-		cfg.Noise = latent.NewStream(r.plan.Seed, fmt.Sprintf("sampler/stage%d/%s", si, p.Model))
-		if tj.smp, err = sampler.New(st.Sampler, cfg); err != nil {
-			return fmt.Errorf("stage %s: %w", st.Name, err)
-		}
-		tj.req.Cond = tj.cond
-		tj.req.Height, tj.req.Width = tj.end.height, tj.end.width
-		trajs[j] = tj
-	}
-	pt := trajs[0]
-	pt.x, pt.z, pt.x0 = latent.New(shape...), latent.New(shape...), latent.New(shape...)
-	pt.live = true
-	fused := latent.New(shape...)
-	carriedEps := latent.New(shape...)
-	plan := pt.smp.Plan()
-	if st.End > plan.Len() {
-		return fmt.Errorf("stage %s runs to step %d of a %d-step schedule", st.Name, st.End, plan.Len())
-	}
-
-	var effnet *latent.Tensor
-	if err := r.enter(ctx, si, st, pt, primEnd, plan, &effnet); err != nil {
-		return err
-	}
-	for _, tj := range trajs {
-		tj.req.Effnet = effnet
-	}
-	if r.engine.OnEnter != nil {
-		if err := pt.smp.ModelInput(st.First, pt.x, pt.z); err != nil {
-			return err
-		}
-		r.engine.OnEnter(si, pt.z, pt.x0, plan.Steps[st.First].Abar)
-	}
-
-	n := st.Steps()
-	var weights, next []float64
-	for k := 0; k < n; k++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		i := st.First + k
-		abar := plan.Steps[i].Abar
-		tnorm := NoiseLevel(abar)
-		if err := pt.smp.ModelInput(i, pt.x, pt.z); err != nil {
-			return err
-		}
-		latent.Fill(fused, 0)
-		weights = st.Weights(k, tnorm, weights)
-		for j, tj := range trajs {
-			w := weights[j]
-			if w <= 0 {
-				tj.live = tj.live && j == 0
-				continue
-			}
-			contrib := tj.eps
-			if tj.shared {
-				if err := r.predict(ctx, st, k, tj, pt.z, abar, tj.eps); err != nil {
-					return err
-				}
-			} else {
-				if !tj.live {
-					if err := r.join(ctx, si, st, k, i, tj, pt, abar); err != nil {
-						return err
-					}
-				}
-				if err := tj.smp.ModelInput(i, tj.x, tj.z); err != nil {
-					return err
-				}
-				every := tj.p.Bridge.Every
-				if every <= 1 || k%every == 0 || tj.lastBridge < 0 {
-					if err := r.predict(ctx, st, k, tj, tj.z, abar, tj.eps); err != nil {
-						return err
-					}
-					if err := sampler.X0FromEpsilon(tj.z, tj.eps, abar, tj.x0); err != nil {
-						return err
-					}
-					if err := tj.toPrimary.carry(ctx, tj.x0, tj.lastCarried); err != nil {
-						return err
-					}
-					tj.lastBridge = k
-				}
-				if err := sampler.EpsilonFromX0(pt.z, tj.lastCarried, abar, carriedEps); err != nil {
-					return err
-				}
-				contrib = carriedEps
-			}
-			latent.Axpby(fused, 1, fused, w, contrib)
-		}
-		if !finite(fused.Data) {
-			return &NonFiniteError{Stage: st.Name, Step: k + 1, Model: pm.Name, What: "the fused prediction"}
-		}
-		if err := sampler.X0FromEpsilon(pt.z, fused, abar, pt.x0); err != nil {
-			return err
-		}
-		if err := pt.smp.Step(i, pt.x, fused); err != nil {
-			return err
-		}
-		if k+1 < n {
-			next = st.Weights(k+1, NoiseLevel(plan.Steps[i+1].Abar), next)
-		}
-		// Carry the fused prediction back into each foreign participant's
-		// space to step its own trajectory, but only for participants that
-		// take part in the next step: an inactive one costs nothing and
-		// rejoins from the primary when it is active again.
-		for j, tj := range trajs {
-			if j == 0 || tj.shared || !tj.live {
-				continue
-			}
-			if k+1 >= n || next[j] <= 0 {
-				tj.live = false
-				continue
-			}
-			if err := tj.fromPrimary.carry(ctx, pt.x0, tj.carried); err != nil {
-				return err
-			}
-			if err := sampler.EpsilonFromX0(tj.z, tj.carried, abar, tj.eps); err != nil {
-				return err
-			}
-			if err := tj.smp.Step(i, tj.x, tj.eps); err != nil {
-				return err
-			}
-		}
-		if r.engine.Progress != nil {
-			r.engine.Progress(Event{Stage: st.Name, StageIndex: si, Stages: len(r.plan.Stages), Step: k + 1, Steps: n, Elapsed: time.Since(stageStart)})
-		}
-	}
-
-	h := &handover{end: primEnd, x0: pt.x0, steps: n}
-	if st.End < plan.Len() {
-		h.z = latent.New(shape...)
-		if err := pt.smp.ModelInput(st.End, pt.x, h.z); err != nil {
-			return err
-		}
-	} else {
-		// The schedule is finished: the state is the clean latent (sigma
-		// space and VP coincide at noise level 1).
-		h.final = pt.x
-	}
-	r.carry = h
-	r.rec.mu.Lock()
-	r.rec.stages = append(r.rec.stages, StageReport{Name: st.Name, Entry: string(st.Entry), Steps: n, First: st.First, Time: time.Since(stageStart)})
-	r.rec.mu.Unlock()
-	return nil
-}
-
-// predict asks tj's model for a prediction at latent z, with the controls
-// active at step k, and checks it is finite.
-func (r *run) predict(ctx context.Context, st *graphs.Stage, k int, tj *trajectory, z *latent.Tensor, abar float64, eps *latent.Tensor) error {
-	tj.req.Latent = z
-	tj.req.Abar = abar
-	tj.req.Controls = tj.req.Controls[:0]
-	for _, c := range tj.controls {
-		if c.spec.Window.Active(k, st.Steps()) {
-			tj.req.Controls = append(tj.req.Controls, c.ctl)
-		}
-	}
-	start := time.Now()
-	if err := tj.model.Denoiser.Predict(ctx, &tj.req, eps); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("stage %s, step %d, model %s: %w", st.Name, k+1, tj.model.Name, err)
-	}
-	r.rec.prediction(tj.model.Name, time.Since(start))
-	if !finite(eps.Data) {
-		return &NonFiniteError{Stage: st.Name, Step: k + 1, Model: tj.model.Name, What: "the noise prediction"}
-	}
-	return nil
-}
-
-// join starts a foreign participant's trajectory at step i (stage step k).
-// At the very start of a fresh stage it starts from the primary's noise
-// when the shapes agree, else from its own seeded noise; later it starts
-// from the primary's current clean estimate carried into its space and
-// re-noised with fresh seeded noise (the IID-preserving rule of the
-// resolution bridge).
-func (r *run) join(ctx context.Context, si int, st *graphs.Stage, k, i int, tj, pt *trajectory, abar float64) error {
-	tj.lastBridge = -1
-	if k == 0 && st.Entry == graphs.Fresh && st.First == 0 {
-		if tj.x.SameShape(pt.z) {
-			latent.NewStream(r.plan.Seed, fmt.Sprintf("init/stage%d", si)).Fill(tj.x)
-		} else {
-			latent.NewStream(r.plan.Seed, fmt.Sprintf("init/stage%d/%s", si, tj.p.Model)).Fill(tj.x)
-		}
-		if err := tj.smp.Init(tj.x, tj.x); err != nil {
-			return err
-		}
-	} else {
-		if err := tj.fromPrimary.carry(ctx, pt.x0, tj.x0); err != nil {
-			return err
-		}
-		latent.NewStream(r.plan.Seed, fmt.Sprintf("join/stage%d/%s/step%d", si, tj.p.Model, i)).Fill(tj.z)
-		if err := sampler.Noised(tj.x0, tj.z, abar, tj.z); err != nil {
-			return err
-		}
-		if err := tj.smp.SetFromModelSpace(i, tj.x, tj.z); err != nil {
-			return err
-		}
-	}
-	tj.live = true
-	return nil
-}
-
 // enter sets the primary trajectory's state at the stage's first step.
 func (r *run) enter(ctx context.Context, si int, st *graphs.Stage, pt *trajectory, primEnd end, plan *sampler.Plan, effnet **latent.Tensor) error {
 	first := st.First
@@ -530,9 +367,11 @@ func (r *run) enter(ctx context.Context, si int, st *graphs.Stage, pt *trajector
 		if err != nil {
 			return fmt.Errorf("img2img: %w", err)
 		}
+		t0 := time.Now()
 		if err := pt.model.VAE.Encode(ctx, img, pt.x0); err != nil {
 			return fmt.Errorf("img2img: encoding with %s: %w", pt.model.Name, err)
 		}
+		r.rec.call(time.Since(t0))
 		latent.NewStream(r.plan.Seed, "img2img").Fill(pt.z)
 		if err := sampler.Noised(pt.x0, pt.z, plan.Steps[first].Abar, pt.z); err != nil {
 			return err
@@ -599,13 +438,4 @@ func (r *run) enter(ctx context.Context, si int, st *graphs.Stage, pt *trajector
 		return fmt.Errorf("stage %s: unknown entry %q", st.Name, st.Entry)
 	}
 	return nil
-}
-
-func finite(xs []float32) bool {
-	for _, v := range xs {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return false
-		}
-	}
-	return true
 }

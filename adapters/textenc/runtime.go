@@ -1,7 +1,6 @@
 package textenc
 
 import (
-	"errors"
 	"time"
 
 	"github.com/coop-diffusion/coop/adapters"
@@ -21,11 +20,12 @@ func (e *Encoder) RuntimeStats(dst []adapters.GraphStats) []adapters.GraphStats 
 // OpenSessions opens every text encoder's session.
 func (e *Encoder) OpenSessions() (time.Duration, error) {
 	var total time.Duration
-	var errs []error
 	for _, p := range e.parts {
 		d, err := p.Graph.Open()
 		total += d
-		errs = append(errs, err)
+		if err != nil {
+			return total, err
+		}
 	}
-	return total, errors.Join(errs...)
+	return total, nil
 }

@@ -1,7 +1,6 @@
 package vae
 
 import (
-	"errors"
 	"time"
 
 	"github.com/coop-diffusion/coop/adapters"
@@ -32,11 +31,12 @@ func (a *Autoencoder) RuntimeStats(dst []adapters.GraphStats) []adapters.GraphSt
 // OpenSessions opens the encoder's and decoder's sessions.
 func (a *Autoencoder) OpenSessions() (time.Duration, error) {
 	var total time.Duration
-	var errs []error
 	for _, m := range a.graphs() {
 		d, err := m.Open()
 		total += d
-		errs = append(errs, err)
+		if err != nil {
+			return total, err
+		}
 	}
-	return total, errors.Join(errs...)
+	return total, nil
 }

@@ -42,7 +42,7 @@ func init() {
 			&cli.Uint64Flag{Name: "seed", Usage: "render this seed instead of the recipe's first"},
 			&cli.StringFlag{Name: "device", Usage: "run the models on cpu or cuda (the recipe's device field)"},
 			&cli.IntFlag{Name: "threads", Usage: "intra-op threads per session, 0 = automatic: the cores shared by the participants that run concurrently"},
-			&cli.BoolFlag{Name: "sequential", Usage: "run the participants of a step one after the other"},
+			&cli.StringFlag{Name: "concurrency", Value: "auto", Usage: "when the participants of a step work concurrently: auto (when it pays), always or sequential"},
 			&cli.BoolFlag{Name: "release", Usage: "close each model after its last stage in the last run"},
 			&cli.BoolFlag{Name: "json", Usage: "print the reports of every run and the memory figures as JSON"},
 		},
@@ -53,11 +53,11 @@ func init() {
 
 // benchOutput is coop bench --json.
 type benchOutput struct {
-	Recipe     string `json:"recipe"`
-	Device     string `json:"device"`
-	Threads    int    `json:"threads"`
-	Sequential bool   `json:"sequential"`
-	Seed       uint64 `json:"seed"`
+	Recipe      string `json:"recipe"`
+	Device      string `json:"device"`
+	Threads     int    `json:"threads"`
+	Concurrency string `json:"concurrency"`
+	Seed        uint64 `json:"seed"`
 	*job.Bench
 }
 
@@ -73,6 +73,10 @@ func benchAction(ctx context.Context, cmd *cli.Command) error {
 	threads := cmd.Int("threads")
 	if threads < 0 || threads > 4096 {
 		return badInputf("--threads %d: give 0 (automatic) to 4096", threads)
+	}
+	mode, err := coop.ParseConcurrency(cmd.String("concurrency"))
+	if err != nil {
+		return badInputf("--concurrency: %v", err)
 	}
 	sets := append([]string(nil), cmd.StringSlice("set")...)
 	if cmd.IsSet("seed") {
@@ -100,11 +104,11 @@ func benchAction(ctx context.Context, cmd *cli.Command) error {
 		return err
 	}
 	defer ms.Close()
-	b, err := j.Bench(ctx, ms, job.BenchOptions{Runs: runs, Sequential: cmd.Bool("sequential"), Release: cmd.Bool("release")})
+	b, err := j.Bench(ctx, ms, job.BenchOptions{Runs: runs, Concurrency: mode, Release: cmd.Bool("release")})
 	if err != nil {
 		return err
 	}
-	out := benchOutput{Recipe: path, Device: r.Device, Threads: r.Threads, Sequential: cmd.Bool("sequential"), Seed: j.Plan.Seed, Bench: b}
+	out := benchOutput{Recipe: path, Device: r.Device, Threads: r.Threads, Concurrency: mode.String(), Seed: j.Plan.Seed, Bench: b}
 	w := cmd.Root().Writer
 	if cmd.Bool("json") {
 		enc := json.NewEncoder(w)
@@ -118,10 +122,11 @@ func benchAction(ctx context.Context, cmd *cli.Command) error {
 // printBench writes the first run and the median run side by side.
 func printBench(w io.Writer, out *benchOutput, sweep bool) {
 	b := out.Bench
-	mode := "participants concurrent"
-	if out.Sequential {
-		mode = "participants one after the other"
-	}
+	mode := map[string]string{
+		"auto":       "participants concurrent when it pays",
+		"always":     "participants concurrent",
+		"sequential": "participants one after the other",
+	}[out.Concurrency]
 	threads := "automatic"
 	if out.Threads > 0 {
 		threads = fmt.Sprint(out.Threads)

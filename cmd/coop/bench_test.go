@@ -54,7 +54,7 @@ stages:
 		}
 	}
 
-	res = coopCLI(t, "bench", "--runs", "0", "--sequential", recipe)
+	res = coopCLI(t, "bench", "--runs", "0", "--concurrency", "sequential", recipe)
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
@@ -63,7 +63,9 @@ stages:
 			t.Errorf("the table does not show %q:\n%s", want, res.stdout)
 		}
 	}
-	if res := coopCLI(t, "bench", "--runs", "-1", recipe); res.code != 2 {
-		t.Errorf("--runs -1: exit %d, want 2", res.code)
+	for _, args := range [][]string{{"--runs", "-1"}, {"--concurrency", "sometimes"}, {"--threads", "-2"}} {
+		if res := coopCLI(t, append(append([]string{"bench"}, args...), recipe)...); res.code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, res.code, res.stderr)
+		}
 	}
 }

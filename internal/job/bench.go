@@ -15,8 +15,9 @@ type BenchOptions struct {
 	Runs int
 	// Seed is the seed of every run; the plan's when 0.
 	Seed uint64
-	// Sequential runs the participants of a step one after the other.
-	Sequential bool
+	// Concurrency says when the participants of a step work
+	// concurrently (coop.Engine.Concurrency).
+	Concurrency coop.Concurrency
 	// Release closes each model after its last stage in the last run (so
 	// with Runs = 0, the first run shows the memory a single coop run
 	// holds).
@@ -78,7 +79,7 @@ func (j *Job) Bench(ctx context.Context, ms *Models, o BenchOptions) (*Bench, er
 		}
 	}
 	for i := 0; i <= o.Runs; i++ {
-		ro := RunOptions{Seed: seed, Sequential: o.Sequential, Release: o.Release && i == o.Runs}
+		ro := RunOptions{Seed: seed, Concurrency: o.Concurrency, Release: o.Release && i == o.Runs}
 		if i == o.Runs {
 			ro.Progress = sample
 		}

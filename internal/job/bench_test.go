@@ -95,11 +95,10 @@ func benchRuns(b *testing.B, p *prepared, o job.RunOptions) *coop.Result {
 	for b.Loop() {
 		bt.add(p.run(b, o).Report)
 	}
-	b.ReportMetric(float64((processCPU(b) - cpu0).Nanoseconds())/float64(bt.n), "cpu-ns/op")
+	b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/float64(bt.n), "cpu-ns/op")
 	bt.report(b)
 	return first
 }
-
 
 // BenchmarkDemo runs the fixture demo recipes at 512 px: one model,
 // two-model fusion across latent spaces and single-pass super-resolution.
@@ -116,9 +115,10 @@ func BenchmarkDemo(b *testing.B) {
 	}
 }
 
-// BenchmarkParticipants runs two participants of one step concurrently,
-// with one intra-op thread per session (two cores, two participants), and
-// one after the other with one and with two threads per session: on the
+// BenchmarkParticipants runs two participants of one step concurrently
+// with one intra-op thread per session (two cores, two participants),
+// concurrently when it pays (the default), and one after the other with
+// one and with two threads per session: on the
 // fusion across spaces (each step: two predictions and two pixel bridges),
 // on two models sharing one space (two predictions of the fixture unets,
 // about 0.2 ms each) and on the same with unets that cost tens of
@@ -132,16 +132,21 @@ func BenchmarkParticipants(b *testing.B) {
 	}{
 		{"across-spaces", "3-blend.yaml", nil},
 		{"same-space", "3-blend.yaml", []string{"models.xl.path=zoo/sd21v"}},
-		{"same-space-heavy", "3-blend.yaml", []string{"models.sd15.path=" + filepath.Join(slow, "sd15"), "models.xl.path=" + filepath.Join(slow, "sd21v"), "steps=5"}},
+		{"same-space-heavy", "3-blend.yaml", []string{"models.sd15.path=" + filepath.Join(slow, "sd15"), "models.xl.path=" + filepath.Join(slow, "sd21v"), "steps=10"}},
 	} {
 		for _, m := range []struct {
-			name       string
-			threads    int
-			sequential bool
-		}{{"concurrent-1thread", 1, false}, {"sequential-1thread", 1, true}, {"sequential-2threads", 2, true}} {
+			name    string
+			threads int
+			mode    coop.Concurrency
+		}{
+			{"concurrent-1thread", 1, coop.AlwaysConcurrent},
+			{"auto-1thread", 1, coop.ConcurrentWhenItPays},
+			{"sequential-1thread", 1, coop.Sequential},
+			{"sequential-2threads", 2, coop.Sequential},
+		} {
 			b.Run(c.name+"/"+m.name, func(b *testing.B) {
 				p := demoJob(b, c.file, m.threads, c.sets...)
-				benchRuns(b, p, job.RunOptions{Sequential: m.sequential})
+				benchRuns(b, p, job.RunOptions{Concurrency: m.mode})
 			})
 		}
 	}
@@ -176,9 +181,10 @@ func BenchmarkBridgeEvery(b *testing.B) {
 	}
 }
 
-// BenchmarkOverheadVsModelCost runs the plain and fusion demo recipes with
-// their unets replaced by graphs of a chosen cost (a chain of large
-// MatMuls, internal/faults' Slow body; the images are meaningless): the
+// BenchmarkOverheadVsModelCost runs the plain and fusion demo recipes, one
+// intra-op thread per session, with their unets replaced by graphs of a
+// chosen cost (a chain of large MatMuls, internal/faults' Slow body; the
+// images are meaningless): the
 // engine's overhead per run stays about what it is with the fixture
 // unets, so its share of the wall time falls as the models get heavier.
 func BenchmarkOverheadVsModelCost(b *testing.B) {
@@ -192,7 +198,7 @@ func BenchmarkOverheadVsModelCost(b *testing.B) {
 			{"fusion", "3-blend.yaml", []string{"models.sd15.path=" + filepath.Join(dir, "sd15"), "models.xl.path=" + filepath.Join(dir, "sdxl")}},
 		} {
 			b.Run(sprintf("%s/depth=%d", c.name, depth), func(b *testing.B) {
-				benchRuns(b, demoJob(b, c.file, 0, c.sets...), job.RunOptions{})
+				benchRuns(b, demoJob(b, c.file, 1, c.sets...), job.RunOptions{})
 			})
 		}
 	}

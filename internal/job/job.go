@@ -97,16 +97,16 @@ type RunOptions struct {
 	// it (coop.Engine.Release): the models cannot run again, so set it
 	// only for the last run of ms.
 	Release bool
-	// Sequential runs the participants of a step one after the other
-	// (coop.Engine.Sequential).
-	Sequential bool
+	// Concurrency says when the participants of a step work concurrently
+	// (coop.Engine.Concurrency); by default when it pays.
+	Concurrency coop.Concurrency
 }
 
 // Run runs the plan with the options' seed.
 func (j *Job) Run(ctx context.Context, ms *Models, o RunOptions) (*coop.Result, error) {
 	plan := *j.Plan
 	plan.Seed = o.Seed
-	e := &coop.Engine{Models: ms.ByName, Progress: o.Progress, OnEnter: o.OnEnter, Release: o.Release, Sequential: o.Sequential}
+	e := &coop.Engine{Models: ms.ByName, Progress: o.Progress, OnEnter: o.OnEnter, Release: o.Release, Concurrency: o.Concurrency}
 	return e.Run(ctx, &plan)
 }
 

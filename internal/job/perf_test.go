@@ -16,8 +16,8 @@ import (
 // step run concurrently or one after the other.
 func TestConcurrentParticipantsMatchSequential(t *testing.T) {
 	p := demoJob(t, "3-blend.yaml", 1, "steps=6")
-	seq := p.run(t, job.RunOptions{Sequential: true})
-	con := p.run(t, job.RunOptions{})
+	seq := p.run(t, job.RunOptions{Concurrency: coop.Sequential})
+	con := p.run(t, job.RunOptions{Concurrency: coop.AlwaysConcurrent})
 	if seq.Report.Concurrent || !con.Report.Concurrent {
 		t.Errorf("reports say concurrent %t and %t, want false then true", seq.Report.Concurrent, con.Report.Concurrent)
 	}
@@ -26,9 +26,9 @@ func TestConcurrentParticipantsMatchSequential(t *testing.T) {
 	}
 }
 
-// fourModels uses four models in three stages: the 256 px model alone,
-// then SDXL fused with SD 1.5, then the SDXL refiner continuing SDXL's
-// trajectory. No stage uses all four.
+// fourModels uses four models in four stages: the 256 px model alone,
+// SDXL fused with SD 1.5, SDXL alone continuing its trajectory, then the
+// SDXL refiner. No stage uses all four, and SDXL predicts in two stages.
 const fourModels = `
 version: 1
 models:
@@ -44,14 +44,15 @@ stages:
   - participants:
       - {model: xl}
       - {model: sd, weight: 0.5}
-    until: 0.8
+    until: 0.6
+  - {model: xl, until: 0.8}
   - {model: refiner}
 `
 
 // TestReleaseAfterLastStage: with Release, each model's sessions close
-// after the last stage that uses it, so the first stage's model is closed
-// while the last stage runs; sessions are opened once per run and shared
-// by the stages (the unet's session counts every prediction of both
+// after the last stage that uses it, so the models of the first stages are
+// closed while the last ones run; sessions are opened once per run and
+// shared by the stages (SDXL's unet session counts the predictions of both
 // stages using it); the report accounts for the time inside ONNX Runtime.
 func TestReleaseAfterLastStage(t *testing.T) {
 	p := prepare(t, fourModels)
@@ -64,15 +65,19 @@ func TestReleaseAfterLastStage(t *testing.T) {
 		}
 		return n
 	}
-	var during [3]map[string]int
+	var during [4]map[string]int
 	res := p.run(t, job.RunOptions{Release: true, Progress: func(ev coop.Event) {
 		if ev.Step == 1 {
 			during[ev.StageIndex] = map[string]int{"small": openRoles("small"), "sd": openRoles("sd"), "xl": openRoles("xl")}
 		}
 	}})
-	wantPhoto(t, "four models in three stages", "sdxl", res.Image, "rocket", 30)
-	if during[1]["small"] == 0 || during[2]["small"] != 0 || during[2]["sd"] != 0 || during[2]["xl"] != 0 {
-		t.Errorf("models with sessions that ran, at the first step of each stage: %v; want small open in stage 1 (it decodes the handover) and small, sd and xl released in stage 2", during)
+	wantPhoto(t, "four models in four stages", "sdxl", res.Image, "rocket", 30)
+	if during[1]["small"] == 0 || during[2]["small"] != 0 || during[2]["sd"] != 0 || during[2]["xl"] == 0 || during[3]["xl"] != 0 {
+		t.Errorf("graphs with runs, at the first step of each stage: %v; want small open in stage 1 (it decodes the handover), small and sd released in stage 2, xl in stage 3", during)
+	}
+	xlCalls := 0
+	for _, st := range res.Report.Stages[1:3] {
+		xlCalls += st.Steps
 	}
 	rep := res.Report
 	for _, m := range rep.Models {
@@ -86,6 +91,9 @@ func TestReleaseAfterLastStage(t *testing.T) {
 			if g.Role == "unet" && int(g.Runs) != m.Calls {
 				t.Errorf("model %s: its unet session ran %d times for %d graph evaluations: sessions were not shared across stages", m.Name, g.Runs, m.Calls)
 			}
+		}
+		if m.Name == "xl" && m.Calls != xlCalls {
+			t.Errorf("xl: %d graph evaluations, want one per step of its two stages (%d)", m.Calls, xlCalls)
 		}
 	}
 	if rep.ORT <= 0 || rep.Overhead != rep.Wall-(rep.ORT-rep.Overlap)-rep.Open {
