@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/coop-diffusion/coop/adapters"
+	"github.com/coop-diffusion/coop/coop/interposer"
 	"github.com/coop-diffusion/coop/coop/sampler"
 	"github.com/coop-diffusion/coop/graphs"
 	"github.com/coop-diffusion/coop/latent"
@@ -258,6 +259,28 @@ type run struct {
 	usage   map[string]*modelUsage
 	// concurrent is set once a step has run participants concurrently.
 	concurrent bool
+	// interposers are the latent interposers the plan names, by path.
+	interposers map[string]*interposer.Interposer
+}
+
+// interposer loads the interposer file at path once per run and checks
+// that it maps from's latent space to to's.
+func (r *run) interposer(path string, from, to end) (*interposer.Interposer, error) {
+	ip, ok := r.interposers[path]
+	if !ok {
+		var err error
+		if ip, err = interposer.Load(path); err != nil {
+			return nil, err
+		}
+		if r.interposers == nil {
+			r.interposers = map[string]*interposer.Interposer{}
+		}
+		r.interposers[path] = ip
+	}
+	if err := ip.CheckSpaces(from.model.VAE.Space(), to.model.VAE.Space()); err != nil {
+		return nil, fmt.Errorf("interposer %s for the bridge %s -> %s: %w", path, from, to, err)
+	}
+	return ip, nil
 }
 
 // handover is what a stage leaves for the next one.

@@ -243,6 +243,16 @@ func (s *stageRun) trajectory(ctx context.Context, si, j int, p *graphs.Particip
 		if tj.fromPrimary, err = newPixelBridge(s.primEnd, tj.end, r.rec); err != nil {
 			return nil, err
 		}
+		if p.Bridge.Interposer != "" {
+			if tj.toPrimary.ip, err = r.interposer(p.Bridge.Interposer, tj.end, s.primEnd); err != nil {
+				return nil, fmt.Errorf("stage %s, participant %s: %w", st.Name, p.Model, err)
+			}
+		}
+		if p.Bridge.Back != "" {
+			if tj.fromPrimary.ip, err = r.interposer(p.Bridge.Back, s.primEnd, tj.end); err != nil {
+				return nil, fmt.Errorf("stage %s, participant %s: %w", st.Name, p.Model, err)
+			}
+		}
 	}
 	cfg := st.Config
 	cfg.Noise = latent.NewStream(r.plan.Seed, fmt.Sprintf("sampler/stage%d/%s", si, p.Model))

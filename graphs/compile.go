@@ -208,10 +208,7 @@ func (c *compiler) compile() (*Plan, error) {
 				p.Guidance = defaultGuidance[in.Family]
 			}
 			if rp.Bridge != nil {
-				p.Bridge = Bridge{Every: rp.Bridge.Every, Interposer: r.Path(rp.Bridge.Interposer)}
-				if rp.Bridge.Interposer == "" {
-					p.Bridge.Interposer = ""
-				}
+				p.Bridge = Bridge{Every: rp.Bridge.Every, Interposer: r.Path(rp.Bridge.Interposer), Back: r.Path(rp.Bridge.Back)}
 			}
 			if pj > 0 && !sameSpaceInfo(in, pi) {
 				// A foreign participant renders at the stage's size when

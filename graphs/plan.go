@@ -114,8 +114,12 @@ type Bridge struct {
 	// in between; 0 and 1 bridge every step.
 	Every int
 	// Interposer names a fitted linear latent-to-latent map that replaces
-	// decode-resize-encode; empty for the pixel bridge.
+	// decode-resize-encode into the primary's space; empty for the pixel
+	// bridge.
 	Interposer string
+	// Back is the interposer for the other direction, from the primary's
+	// space into the participant's; empty for the pixel bridge.
+	Back string
 }
 
 // Participant is one model shaping a stage.

@@ -60,7 +60,8 @@
 //	        guidance: W
 //	        bridge: pixel      how a foreign participant's prediction reaches the primary's
 //	                           space: pixel (decode, resize, encode), or
-//	                           {interposer: FILE, every: K} (a fitted linear map instead,
+//	                           {interposer: FILE, back: FILE, every: K} (fitted linear
+//	                           maps into the primary's space and back instead,
 //	                           and/or bridging every K steps, reusing it in between)
 //	        controls:          ControlNets attached to this participant
 //	          - model: NAME

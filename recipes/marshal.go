@@ -134,6 +134,7 @@ func (r *Recipe) MakePathsAbsolute() {
 			}
 			if p.Bridge != nil {
 				p.Bridge.Interposer = r.Path(p.Bridge.Interposer)
+				p.Bridge.Back = r.Path(p.Bridge.Back)
 			}
 			for _, c := range p.Controls {
 				if c != nil {

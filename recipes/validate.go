@@ -370,6 +370,9 @@ func (v *validator) participant(path string, p *Participant) {
 	if p.Bridge != nil && p.Bridge.Interposer != "" && v.files {
 		v.existsFile(path+".bridge.interposer", p.Bridge.Interposer, "interposer")
 	}
+	if p.Bridge != nil && p.Bridge.Back != "" && v.files {
+		v.existsFile(path+".bridge.back", p.Bridge.Back, "interposer")
+	}
 	for k, c := range p.Controls {
 		if c == nil {
 			continue

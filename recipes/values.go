@@ -179,12 +179,19 @@ func (w Window) MarshalYAML() (any, error) {
 
 // Bridge is how a foreign participant's prediction reaches the primary's
 // latent space. In YAML: "pixel" (decode, resize, encode; the default),
-// or a mapping {interposer: FILE, every: K}: a fitted linear map instead
-// of the decode-encode round trip, and/or a bridge every K steps with the
-// carried prediction reused in between.
+// or a mapping {interposer: FILE, back: FILE, every: K}: fitted linear maps
+// (coop interposer fit) instead of the decode-encode round trip, into the
+// primary's space and back, and/or a bridge every K steps with the carried
+// prediction reused in between.
 type Bridge struct {
-	// Interposer is a file relative to the recipe; "" for the pixel bridge.
+	// Interposer is a file relative to the recipe that carries the
+	// participant's prediction into the primary's space; "" for the pixel
+	// bridge.
 	Interposer string `yaml:"interposer,omitempty"`
+	// Back is an interposer file for the other direction, which carries the
+	// fused prediction into the participant's space; "" for the pixel
+	// bridge.
+	Back string `yaml:"back,omitempty"`
 	// Every is the bridging period in steps; 1 after Load when not given.
 	Every int `yaml:"every,omitempty"`
 }
@@ -197,7 +204,7 @@ const (
 
 // Kind is BridgeInterposer when an interposer file is given, else BridgePixel.
 func (b *Bridge) Kind() string {
-	if b.Interposer != "" {
+	if b.Interposer != "" || b.Back != "" {
 		return BridgeInterposer
 	}
 	return BridgePixel
@@ -211,7 +218,7 @@ func (b *Bridge) decodeNode(d *decoder, path string, n *yaml.Node) {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if n.Value != BridgePixel {
-			d.errorf(n, path, "unknown bridge %s%s; use pixel, or {interposer: FILE, every: K}", describe(n), suggest(n.Value, []string{BridgePixel}))
+			d.errorf(n, path, "unknown bridge %s%s; use pixel, or {interposer: FILE, back: FILE, every: K}", describe(n), suggest(n.Value, []string{BridgePixel}))
 			return
 		}
 		*b = Bridge{Every: 1}
@@ -225,13 +232,13 @@ func (b *Bridge) decodeNode(d *decoder, path string, n *yaml.Node) {
 			b.Every = 1
 		}
 	default:
-		d.errorf(n, path, "expected a bridge (pixel, or {interposer: FILE, every: K}), got %s", describe(n))
+		d.errorf(n, path, "expected a bridge (pixel, or {interposer: FILE, back: FILE, every: K}), got %s", describe(n))
 	}
 }
 
 // MarshalYAML writes "pixel" for the plain pixel bridge.
 func (b *Bridge) MarshalYAML() (any, error) {
-	if b.Interposer == "" && b.Every <= 1 {
+	if b.Interposer == "" && b.Back == "" && b.Every <= 1 {
 		return BridgePixel, nil
 	}
 	type plain Bridge // without the method, to avoid recursion

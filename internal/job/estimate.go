@@ -237,6 +237,17 @@ func (e *estimator) carry(from, to, kind string, dec, enc int) {
 	b.Encodes += enc
 }
 
+// bridge counts one carry of a participant's bridge: through an
+// interposer file when one is named, else through pixels (a decode and an
+// encode).
+func (e *estimator) bridge(from, to, interposerFile string) {
+	if interposerFile != "" {
+		e.carry(from, to, "interposer", 0, 0)
+		return
+	}
+	e.carry(from, to, "pixel", 1, 1)
+}
+
 // end is a participant's latent space at a pixel size.
 type estEnd struct {
 	space         latent.Space
@@ -419,7 +430,7 @@ func (e *estimator) stage(si int, st *graphs.Stage, prevPrimary string) (StageEs
 			fromPrimary := func() {
 				ps.est.FromPrimary++
 				cost.Carries++
-				e.carry(primName, p.Model, "pixel", 1, 1)
+				e.bridge(primName, p.Model, p.Bridge.Back)
 			}
 			if !ps.live {
 				// Joining: from the primary's noise at the very start,
@@ -439,7 +450,7 @@ func (e *estimator) stage(si int, st *graphs.Stage, prevPrimary string) (StageEs
 				predict(ps, p)
 				ps.est.ToPrimary++
 				cost.Carries++
-				e.carry(p.Model, primName, "pixel", 1, 1)
+				e.bridge(p.Model, primName, p.Bridge.Interposer)
 				ps.lastBridge = k
 			}
 		}

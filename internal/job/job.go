@@ -13,6 +13,7 @@ import (
 
 	"github.com/coop-diffusion/coop/adapters"
 	"github.com/coop-diffusion/coop/coop"
+	"github.com/coop-diffusion/coop/coop/interposer"
 	"github.com/coop-diffusion/coop/graphs"
 	"github.com/coop-diffusion/coop/internal/ort"
 	"github.com/coop-diffusion/coop/latent"
@@ -42,6 +43,9 @@ func Prepare(r *recipes.Recipe) (*Job, error) {
 	}
 	plan, err := graphs.Compile(r, infos)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkInterposers(r, plan, infos); err != nil {
 		return nil, err
 	}
 	return &Job{Recipe: r, Infos: infos, Plan: plan}, nil
@@ -118,4 +122,32 @@ func InitRuntime(flagPath string) error {
 		return err
 	}
 	return ort.Init(path)
+}
+
+// checkInterposers reads every interposer file the plan names and checks
+// that it maps between the right latent spaces, before any model runs.
+func checkInterposers(r *recipes.Recipe, plan *graphs.Plan, infos map[string]*adapters.Info) error {
+	for si, st := range plan.Stages {
+		prim := infos[st.Primary().Model]
+		for pj, p := range st.Participants {
+			in := infos[p.Model]
+			for _, dir := range []struct {
+				file, field string
+				from, to    *adapters.Info
+			}{{p.Bridge.Interposer, "interposer", in, prim}, {p.Bridge.Back, "back", prim, in}} {
+				if dir.file == "" {
+					continue
+				}
+				path := fmt.Sprintf("stages.%d.participants.%d.bridge.%s", si, pj, dir.field)
+				ip, err := interposer.Load(dir.file)
+				if err != nil {
+					return r.Errorf(path, "%v", err)
+				}
+				if err := ip.CheckSpaces(dir.from.Space, dir.to.Space); err != nil {
+					return r.Errorf(path, "interposer %s does not map %s (%s) to %s (%s): %v", dir.file, dir.from.Name, dir.from.Space.Name, dir.to.Name, dir.to.Space.Name, err)
+				}
+			}
+		}
+	}
+	return nil
 }
