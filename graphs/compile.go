@@ -135,6 +135,9 @@ func (c *compiler) compile() (*Plan, error) {
 			if pi.Family == adapters.SDXLRefiner {
 				return nil, r.Errorf(sp+".participants.0.model", "model %s is an SDXL refiner: it denoises only the end of a trajectory and cannot start from noise; put it in a stage after an SDXL base stage", primName)
 			}
+			if pi.Family == adapters.CascadeDecoder {
+				return nil, r.Errorf(sp+".participants.0.model", "model %s is a Stable Cascade decoder (stage B): it needs a Stable Cascade prior stage before it, with transition: condition", primName)
+			}
 		default:
 			switch r.Stages[si-1].Transition {
 			case recipes.TransitionCondition:
