@@ -37,7 +37,9 @@ type Prompt struct {
 }
 
 // Embeddings are a text encoder's outputs for one prompt, already in the
-// form the family's denoiser takes.
+// form the family's denoiser takes. They are not modified once made:
+// denoisers keep them in their batch buffers from one prediction to the
+// next and copy them again only when a request brings other tensors.
 type Embeddings struct {
 	// Hidden is [1, T, W]: encoder_hidden_states, or clip_text for Cascade.
 	Hidden *latent.Tensor
@@ -113,6 +115,7 @@ type ControlNetModel interface {
 // Autoencoder maps between pixels and a latent space. Pixels are always
 // [1, 3, H, W] in [0, 1] at this interface; the adapter converts to the
 // range its graphs use and applies the space's scaling outside the graphs.
+// (RawPixels adds methods that skip the conversion.)
 type Autoencoder interface {
 	Space() latent.Space
 	// Encode writes the scaled latent of pixels into dst ([1, C, h, w]).
@@ -121,6 +124,21 @@ type Autoencoder interface {
 	Encode(ctx context.Context, pixels, dst *latent.Tensor) error
 	// Decode writes the pixels of a scaled latent into dst.
 	Decode(ctx context.Context, lat, dst *latent.Tensor) error
+}
+
+// RawPixels is an Autoencoder that also reads and writes pixels in the
+// range its graphs use, Space().PixelRange, instead of [0, 1]. A pixel
+// bridge (decode with one autoencoder, resize, encode with another) uses it
+// to skip the conversions to [0, 1] and back, and to let the encoder read
+// the bridge's buffer in place: on 512 px images these passes cost as much
+// as the fixture autoencoders themselves.
+type RawPixels interface {
+	Autoencoder
+	// EncodeRaw is Encode of pixels in Space().PixelRange. It does not
+	// modify pixels.
+	EncodeRaw(ctx context.Context, pixels, dst *latent.Tensor) error
+	// DecodeRaw is Decode, writing pixels in Space().PixelRange.
+	DecodeRaw(ctx context.Context, lat, dst *latent.Tensor) error
 }
 
 // TextEncoder turns prompts into a family's conditioning.

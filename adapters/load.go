@@ -10,6 +10,7 @@ import (
 
 	"github.com/coop-diffusion/coop/coop/sampler"
 	"github.com/coop-diffusion/coop/internal/modelfolder"
+	"github.com/coop-diffusion/coop/internal/onnx"
 	"github.com/coop-diffusion/coop/internal/ort"
 	"github.com/coop-diffusion/coop/latent"
 )
@@ -88,6 +89,11 @@ type Info struct {
 	Channels int
 	// Native is the image size the model was trained at.
 	Native Size
+	// FixedLatent is the latent height and width (in latent cells, not
+	// pixels) that the denoiser's sample input declares, or a split
+	// ControlNet's; zero where the graph takes any size. The model runs
+	// only at the image sizes that give this latent size.
+	FixedLatent Size
 	// Scheduler is scheduler/scheduler_config.json (Stable Diffusion's
 	// defaults without one); Scheduler.Prediction is what the denoiser
 	// outputs.
@@ -142,9 +148,11 @@ func (m *Model) Close() error {
 }
 
 // Check reads the model folder (or model file) at dir and checks every
-// model's signature against what its role in the family needs, without
-// loading weights: `coop validate` and the engine call it before any step
-// runs.
+// model's signature against what its role in the family needs, each model
+// file's opset against what ONNX Runtime loads, its external weight files
+// against the bytes its initializers read (sizes only), and the
+// tokenizers, without loading weights: `coop validate` and the engine call
+// it before any step runs.
 func Check(dir string, opts LoadOptions) (*Info, error) {
 	f, err := modelfolder.Scan(dir)
 	if err != nil {
@@ -201,7 +209,42 @@ func check(f *modelfolder.Folder, opts LoadOptions) (*Info, Loader, error) {
 	if err := l.Check(f, info, opts); err != nil {
 		return nil, nil, err
 	}
+	if err := checkFiles(f, info); err != nil {
+		return nil, nil, err
+	}
 	return info, l, nil
+}
+
+// checkFiles checks what ONNX Runtime would refuse about each model file
+// the family uses, from its signature and the sizes of its data files
+// alone: an opset the runtime does not load, external weights that are
+// missing or cut short. Without it such a file fails when the first stage
+// that uses it opens it, after the stages before it have run.
+func checkFiles(f *modelfolder.Folder, info *Info) error {
+	for _, c := range info.Components {
+		sig, err := signatureOf(f, c.Path)
+		if err != nil {
+			return fmt.Errorf("model %q %s: %w", info.Name, c.Role, err)
+		}
+		if err := ort.CheckOpset(c.Path, sig); err != nil {
+			return fmt.Errorf("model %q %s: %w", info.Name, c.Role, err)
+		}
+		if err := sig.CheckExternalData(c.Path); err != nil {
+			return fmt.Errorf("model %q %s: %w", info.Name, c.Role, err)
+		}
+	}
+	return nil
+}
+
+// signatureOf returns the signature of the model file at path: the one
+// Scan read when the file is one of the folder's, else read now.
+func signatureOf(f *modelfolder.Folder, path string) (*onnx.Signature, error) {
+	for _, c := range f.Components {
+		if c.ModelPath == path && c.Signature != nil {
+			return c.Signature, nil
+		}
+	}
+	return onnx.ReadSignature(path)
 }
 
 // manifestIn returns the path of the folder's generic-adapter manifest, ""

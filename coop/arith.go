@@ -48,3 +48,19 @@ func finite(xs []float32) bool {
 	}
 	return true
 }
+
+// toUnitRangeFinite maps xs from [-1, 1] to [0, 1] in place, as
+// latent.ToUnitRange does (the same rounding), and reports whether every
+// value is finite: the two passes over a decoded image in one. It stops at
+// the first value that is not, leaving the rest unconverted.
+func toUnitRangeFinite(xs []float32) bool {
+	const exp = 0x7f800000
+	for i, v := range xs {
+		u := float32((float64(v) + 1) / 2)
+		if math.Float32bits(u)&exp == exp {
+			return false
+		}
+		xs[i] = u
+	}
+	return true
+}

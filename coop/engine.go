@@ -34,6 +34,9 @@ type Model struct {
 	// prompts keeps the text encoder's conditioning by prompt across
 	// runs, so that a batch of seeds or a sweep encodes each prompt once.
 	prompts promptCache
+	// bridges keeps the pixel bridges into this model's space between
+	// runs.
+	bridges bridgePool
 }
 
 // promptCache holds a model's encoded prompts; the entries belong to the
@@ -162,13 +165,37 @@ type Result struct {
 // prediction.
 type NonFiniteError struct {
 	Stage string
+	// Step counts the stage's steps from 1; 0 is the stage's entry (a
+	// bridge carrying the previous stage's estimate).
 	Step  int
 	Model string
 	What  string
+	// Bridge, for an output of a bridge's decoder or encoder, names the
+	// bridge ("xl@1024x1024 -> sd@512x512"); Model is then the model
+	// whose autoencoder gave the output.
+	Bridge string
 }
 
 func (e *NonFiniteError) Error() string {
-	return fmt.Sprintf("stage %s, step %d: %s of model %s contains NaN or Inf; stopping (no image written)", e.Stage, e.Step, e.What, e.Model)
+	where := fmt.Sprintf("stage %s, step %d", e.Stage, e.Step)
+	if e.Step == 0 {
+		where = fmt.Sprintf("stage %s, on entering it", e.Stage)
+	}
+	what := fmt.Sprintf("%s of model %s", e.What, e.Model)
+	if e.Bridge != "" {
+		what += " in the bridge " + e.Bridge
+	}
+	return fmt.Sprintf("%s: %s contains NaN or Inf; stopping (no image written)", where, what)
+}
+
+// atStep sets the stage and step of a NonFiniteError that does not have them
+// yet (a bridge's, which does not know where it runs); other errors pass
+// unchanged.
+func atStep(err error, stage string, step int) error {
+	if nf, ok := err.(*NonFiniteError); ok && nf.Stage == "" {
+		nf.Stage, nf.Step = stage, step
+	}
+	return err
 }
 
 // timeAxis is the reference for weight curves: the scaled_linear schedule
@@ -188,8 +215,12 @@ func mustDiscrete() *sampler.Discrete {
 func NoiseLevel(abar float64) float64 { return timeAxis.AbarToTimestep(abar) / 1000 }
 
 // Run executes plan and decodes the final latent. Each stage first opens
-// the sessions of the models it uses (see Model.Sessions).
+// the sessions of the models it uses (see Model.Sessions). A context
+// already cancelled opens nothing.
 func (e *Engine) Run(ctx context.Context, plan *graphs.Plan) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := plan.Validate(); err != nil {
 		return nil, err
 	}
@@ -197,9 +228,15 @@ func (e *Engine) Run(ctx context.Context, plan *graphs.Plan) (*Result, error) {
 	r := &run{engine: e, plan: plan, rec: newRecorder(), lastUse: plan.LastUse(),
 		conds: map[condKey]*adapters.Conditioning{}, images: map[imageKey]*latent.Tensor{}}
 	r.bridges = &bridges{m: map[[2]string]*pixelBridge{}, rec: r.rec}
+	defer r.bridges.release()
 	r.beginUsage()
 	var img *latent.Tensor
 	for i, st := range plan.Stages {
+		// Opening a large model takes seconds that ONNX Runtime cannot
+		// interrupt: do not start one after a cancellation.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if err := r.open(i); err != nil {
 			return nil, err
 		}
@@ -232,13 +269,30 @@ func (r *run) decode(ctx context.Context) (*latent.Tensor, error) {
 	img := latent.New(1, 3, last.end.height, last.end.width)
 	var clock ortClock
 	t0, ort0 := time.Now(), clock.read(m.VAE)
-	if err := m.VAE.Decode(ctx, last.final, img); err != nil {
+	// An autoencoder in [-1, 1] that can leave its pixels there lets the
+	// conversion to [0, 1] and the finiteness check share one pass over
+	// the image.
+	raw, signed := m.VAE.(adapters.RawPixels)
+	signed = signed && m.VAE.Space().PixelRange == latent.MinusOneToOne
+	var err error
+	if signed {
+		err = raw.DecodeRaw(ctx, last.final, img)
+	} else {
+		err = m.VAE.Decode(ctx, last.final, img)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("decoding the result with %s: %w", m.Name, err)
 	}
 	d := time.Since(t0)
 	r.rec.call(d)
 	r.rec.bridge(m.Name, "image", "decode", 1, 0, d, clock.read(m.VAE)-ort0)
-	if !finite(img.Data) {
+	var ok bool
+	if signed {
+		ok = toUnitRangeFinite(img.Data)
+	} else {
+		ok = finite(img.Data)
+	}
+	if !ok {
 		return nil, &NonFiniteError{Stage: r.plan.Stages[len(r.plan.Stages)-1].Name, Step: last.steps, Model: m.Name, What: "the decoded image"}
 	}
 	return img, nil
@@ -261,6 +315,11 @@ type run struct {
 	concurrent bool
 	// interposers are the latent interposers the plan names, by path.
 	interposers map[string]*interposer.Interposer
+	// noise, when set, holds the current stage's initial noise for the
+	// foreign participants of its shape that start from it (join):
+	// drawing it costs as much as a fixture step, copying it next to
+	// nothing.
+	noise *latent.Tensor
 }
 
 // interposer loads the interposer file at path once per run and checks
@@ -367,6 +426,9 @@ func (r *run) enter(ctx context.Context, si int, st *graphs.Stage, pt *trajector
 	switch st.Entry {
 	case graphs.Fresh, graphs.Effnet:
 		latent.NewStream(r.plan.Seed, fmt.Sprintf("init/stage%d", si)).Fill(pt.x)
+		if r.noise != nil {
+			r.noise.CopyFrom(pt.x)
+		}
 		if first == 0 {
 			if err := pt.smp.Init(pt.x, pt.x); err != nil {
 				return err

@@ -165,9 +165,16 @@ func (r *run) newStage(ctx context.Context, si int, st *graphs.Stage) (*stageRun
 		return nil, fmt.Errorf("stage %s runs to step %d of a %d-step schedule", st.Name, st.End, s.plan.Len())
 	}
 
+	for _, tj := range s.trajs {
+		s.foreign = s.foreign || !tj.shared
+	}
+	r.noise = nil
+	if s.foreign && st.Entry == graphs.Fresh && st.First == 0 {
+		r.noise = latent.New(shape...) // enter fills it
+	}
 	var effnet *latent.Tensor
 	if err := r.enter(ctx, si, st, pt, s.primEnd, s.plan, &effnet); err != nil {
-		return nil, err
+		return nil, atStep(err, st.Name, 0)
 	}
 	for _, tj := range s.trajs {
 		tj.req.Effnet = effnet
@@ -179,9 +186,6 @@ func (r *run) newStage(ctx context.Context, si int, st *graphs.Stage) (*stageRun
 		r.engine.OnEnter(si, pt.z, pt.x0, s.plan.Steps[st.First].Abar)
 	}
 
-	for _, tj := range s.trajs {
-		s.foreign = s.foreign || !tj.shared
-	}
 	s.parts = stageParts(s.trajs, pm)
 	if r.engine.Concurrency != Sequential && len(s.trajs) > 1 {
 		// The primary's tasks run on this goroutine, every other
@@ -237,10 +241,10 @@ func (s *stageRun) trajectory(ctx context.Context, si, j int, p *graphs.Particip
 		}
 		tj.x, tj.z, tj.eps, tj.x0, tj.carried = latent.New(ts...), latent.New(ts...), latent.New(ts...), latent.New(ts...), latent.New(ts...)
 		tj.lastCarried, tj.carriedEps = latent.New(shape...), latent.New(shape...)
-		if tj.toPrimary, err = newPixelBridge(tj.end, s.primEnd, r.rec); err != nil {
+		if tj.toPrimary, err = r.bridges.take(tj.end, s.primEnd, false); err != nil {
 			return nil, err
 		}
-		if tj.fromPrimary, err = newPixelBridge(s.primEnd, tj.end, r.rec); err != nil {
+		if tj.fromPrimary, err = r.bridges.take(s.primEnd, tj.end, false); err != nil {
 			return nil, err
 		}
 		if p.Bridge.Interposer != "" {
@@ -502,7 +506,7 @@ func (s *stageRun) task(ctx context.Context, tj *trajectory) {
 	if !tj.shared {
 		bridged = tj.toPrimary.ort + tj.fromPrimary.ort
 	}
-	tj.err = s.contribute(ctx, tj)
+	tj.err = atStep(s.contribute(ctx, tj), s.st.Name, s.k+1)
 	if !tj.shared {
 		tj.ort += tj.toPrimary.ort + tj.fromPrimary.ort - bridged
 	}
@@ -635,7 +639,9 @@ func (s *stageRun) join(ctx context.Context, tj *trajectory) error {
 	tj.lastBridge = -1
 	tj.behind = false
 	if k == 0 && st.Entry == graphs.Fresh && st.First == 0 {
-		if tj.x.SameShape(pt.z) {
+		if n := r.noise; n != nil && tj.x.SameShape(n) {
+			tj.x.CopyFrom(n)
+		} else if tj.x.SameShape(pt.z) {
 			latent.NewStream(r.plan.Seed, fmt.Sprintf("init/stage%d", si)).Fill(tj.x)
 		} else {
 			latent.NewStream(r.plan.Seed, fmt.Sprintf("init/stage%d/%s", si, tj.p.Model)).Fill(tj.x)

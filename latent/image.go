@@ -8,6 +8,7 @@ import (
 	"image/color"
 	_ "image/jpeg" // LoadImage reads JPEG
 	"image/png"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -70,35 +71,140 @@ func ImageConversion(img image.Image) ColorConversion {
 	return c
 }
 
-// ReadImage decodes the PNG or JPEG file at path. Errors name the file and
-// say whether it could not be read or is not an image.
-func ReadImage(path string) (image.Image, error) {
-	f, err := os.Open(path)
+// DefaultMaxImagePixels bounds the images ReadImage and LoadImage decode:
+// 8192 x 8192 pixels. Decoding holds 4 bytes a pixel and the tensor 12
+// more, so an image at the limit takes about 1 GiB; a PNG of a few
+// megabytes can declare 20000 x 20000 pixels and ask for 6 GiB.
+const DefaultMaxImagePixels = 8192 * 8192
+
+// ImageReader reads PNG and JPEG images, refusing images larger than
+// MaxPixels from their header, before any pixel is decoded: a
+// decompression bomb (a small file declaring a huge image) costs a few
+// kilobytes of reading, not gigabytes. The zero ImageReader applies
+// DefaultMaxImagePixels.
+type ImageReader struct {
+	// MaxPixels is the largest width times height accepted;
+	// DefaultMaxImagePixels when 0 or negative.
+	MaxPixels int64
+}
+
+// ErrImageTooLarge is wrapped by the errors of images over the limit.
+var ErrImageTooLarge = errors.New("image too large")
+
+// ImageTooLargeError reports an image whose header declares more pixels
+// than the limit.
+type ImageTooLargeError struct {
+	Path          string
+	Width, Height int
+	MaxPixels     int64
+}
+
+func (e *ImageTooLargeError) Error() string {
+	return fmt.Sprintf("%s is %dx%d px (%s), larger than the limit of %s; scale it down first", e.Path, e.Width, e.Height,
+		megapixels(int64(e.Width)*int64(e.Height)), megapixels(e.MaxPixels))
+}
+
+func (e *ImageTooLargeError) Unwrap() error { return ErrImageTooLarge }
+
+// megapixels formats a pixel count as "400 megapixels" or "12345 pixels".
+func megapixels(n int64) string {
+	if n >= 1_000_000 {
+		return fmt.Sprintf("%.4g megapixels", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%d pixels", n)
+}
+
+func (r ImageReader) maxPixels() int64 {
+	if r.MaxPixels <= 0 {
+		return DefaultMaxImagePixels
+	}
+	return r.MaxPixels
+}
+
+// Config reads the header of the PNG or JPEG file at path and checks its
+// size against the limit, decoding no pixels.
+func (r ImageReader) Config(path string) (image.Config, error) {
+	f, err := openImage(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading image: %w", err)
+		return image.Config{}, err
 	}
 	defer f.Close()
+	return r.config(f, path)
+}
+
+// openImage opens an image file; errors name it once.
+func openImage(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+func (r ImageReader) config(f *os.File, path string) (image.Config, error) {
+	cfg, _, err := image.DecodeConfig(bufio.NewReader(f))
+	switch {
+	case errors.Is(err, image.ErrFormat):
+		return cfg, fmt.Errorf("%s is not a PNG or JPEG image", path)
+	case err != nil:
+		return cfg, fmt.Errorf("%s: unreadable image: %w", path, err)
+	case cfg.Width <= 0 || cfg.Height <= 0:
+		return cfg, fmt.Errorf("%s: the image declares %dx%d px", path, cfg.Width, cfg.Height)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > r.maxPixels() {
+		return cfg, &ImageTooLargeError{Path: path, Width: cfg.Width, Height: cfg.Height, MaxPixels: r.maxPixels()}
+	}
+	return cfg, nil
+}
+
+// Read decodes the PNG or JPEG file at path once its header has passed
+// the size limit. Errors name the file and say whether it could not be
+// read, is not an image, or is too large.
+func (r ImageReader) Read(path string) (image.Image, error) {
+	f, err := openImage(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := r.config(f, path); err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	img, _, err := image.Decode(bufio.NewReader(f))
 	switch {
 	case errors.Is(err, image.ErrFormat):
-		return nil, fmt.Errorf("%s: not a PNG or JPEG image", path)
+		return nil, fmt.Errorf("%s is not a PNG or JPEG image", path)
 	case err != nil:
 		return nil, fmt.Errorf("%s: unreadable image: %w", path, err)
 	}
 	return img, nil
 }
 
-// LoadImage reads the PNG or JPEG file at path into a [1, 3, H, W] tensor
-// with values in [0, 1]. Grayscale and translucent images are converted to
-// RGB; use ReadImage, ImageConversion and FromImage to find out and warn or
-// refuse.
-func LoadImage(path string) (*Tensor, error) {
-	img, err := ReadImage(path)
+// Load reads the PNG or JPEG file at path (see Read) into a [1, 3, H, W]
+// tensor with values in [0, 1]. Grayscale and translucent images are
+// converted to RGB; use Read, ImageConversion and FromImage to find out
+// and warn or refuse.
+func (r ImageReader) Load(path string) (*Tensor, error) {
+	img, err := r.Read(path)
 	if err != nil {
 		return nil, err
 	}
 	return FromImage(img), nil
 }
+
+// ReadImage decodes the PNG or JPEG file at path with the zero
+// ImageReader: images over DefaultMaxImagePixels are refused.
+func ReadImage(path string) (image.Image, error) { return ImageReader{}.Read(path) }
+
+// LoadImage reads the PNG or JPEG file at path into a [1, 3, H, W] tensor
+// with the zero ImageReader (see ImageReader.Load).
+func LoadImage(path string) (*Tensor, error) { return ImageReader{}.Load(path) }
 
 // FromImage returns img as a [1, 3, H, W] tensor with values in [0, 1]:
 // 8-bit samples v become v/255 and 16-bit samples v/65535, exactly rounded.

@@ -18,7 +18,8 @@
 // names that stages refer to, that files exist, the stage sequence and
 // output names. Checks that need the models (a ControlNet on a base of
 // another family, a refiner first, a size that is not a multiple of the
-// latent space's factor) belong to the compiler, which reports them at the
+// latent space's factor, a decoder that is no Stable Cascade decoder)
+// belong to the compiler, which reports them at the
 // field's position with Recipe.Errorf.
 //
 // # Schema, version 1
@@ -34,6 +35,11 @@
 //	    family: FAMILY         optional override of detection: sd1, sd2, sdxl, sdxl-refiner,
 //	                           cascade-prior, cascade-decoder, cascade-vqgan, controlnet
 //	    sha256: HEX            optional; resolved recipes record the model's digest
+//	    decoder: NAME          on a Stable Cascade prior only: the recipe model (a Stable
+//	                           Cascade decoder) whose stage B and stage A decode the prior's
+//	                           latents instead of its previewer; a model named so takes part
+//	                           in no stage of its own unless one names it
+//	    decoder_steps: N       stage B steps per decode through decoder; default 10
 //	prompt: TEXT
 //	negative: TEXT             the negative prompt
 //	seed: N                    or seeds: [N, ...] (one image each); default seed 0
@@ -44,9 +50,10 @@
 //	                           primary model's scheduler_config.json
 //	steps: N                   default: the family's (SD 50, Cascade prior 20, decoder 10)
 //	guidance: W                classifier-free guidance of every participant that gives
-//	                           none; default: the family's (SD 7.5, SDXL 5, Cascade 4 and 0)
-//	eta: E                     DDIM's stochasticity, default 0
-//	stages:                    optional with a single model (one stage with it)
+//	                           none, 0 to 100; default: the family's (SD 7.5, SDXL 5,
+//	                           Cascade 4 and 0)
+//	eta: E                     DDIM's stochasticity in [0, 1], default 0
+//	stages:                    optional with a single model besides decoders (one stage with it)
 //	  - name: LABEL            optional, unique
 //	    model: NAME            shorthand for participants: [{model: NAME}]
 //	    participants:          the first is the primary: its latent space owns the trajectory
@@ -66,7 +73,7 @@
 //	        controls:          ControlNets attached to this participant
 //	          - model: NAME
 //	            image: FILE    the control image
-//	            scale: S       conditioning scale, default 1
+//	            scale: S       conditioning scale, 0 to 10, default 1
 //	            window: [A, B] default [0, 1]
 //	    until: F               where the stage hands over, as a fraction of the
 //	                           trajectory in (0, 1) (diffusers' denoising_end; SDXL's
@@ -125,7 +132,9 @@
 //
 // Recipes may come from anyone. Load refuses files over Limits.MaxBytes,
 // YAML aliases, sizes, step counts and image counts over the Limits before
-// anything is allocated, and output names that could leave the output
-// folder. The PNG reader checks every chunk's length and CRC and bounds
+// anything is allocated, guidance, scales and eta out of their ranges
+// (MaxGuidance, MaxControlScale, MaxEta), and output names that could
+// leave the output folder. Limits.MaxImagePixels is for the readers of the
+// recipe's images (Recipe.Limits). The PNG reader checks every chunk's length and CRC and bounds
 // decompressed text. Both are fuzzed (FuzzLoad, FuzzExtractFromPNG).
 package recipes

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/coop-diffusion/coop/latent"
 )
 
 // Limits bound what a recipe may ask for, so that a typo (or a hostile
@@ -27,10 +29,15 @@ type Limits struct {
 	MaxImages int
 	// MaxBytes is the largest recipe file.
 	MaxBytes int
+	// MaxImagePixels is the largest control or input image, width times
+	// height. The recipe reader does not open images; the job's image
+	// checks and the engine refuse larger ones from their headers, before
+	// decoding a pixel (see latent.ImageReader).
+	MaxImagePixels int64
 }
 
 // DefaultLimits are the limits Load applies unless told otherwise.
-var DefaultLimits = Limits{MaxSize: 4096, MaxSteps: 1000, MaxImages: 1024, MaxBytes: 1 << 20}
+var DefaultLimits = Limits{MaxSize: 4096, MaxSteps: 1000, MaxImages: 1024, MaxBytes: 1 << 20, MaxImagePixels: latent.DefaultMaxImagePixels}
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxSize <= 0 {
@@ -45,7 +52,19 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxBytes <= 0 {
 		l.MaxBytes = DefaultLimits.MaxBytes
 	}
+	if l.MaxImagePixels <= 0 {
+		l.MaxImagePixels = DefaultLimits.MaxImagePixels
+	}
 	return l
+}
+
+// Limits returns the limits the recipe was read with, zero fields filled
+// from DefaultLimits; DefaultLimits for a recipe not made by a Loader.
+func (r *Recipe) Limits() Limits {
+	if r.src == nil {
+		return DefaultLimits
+	}
+	return r.src.loader.Limits.withDefaults()
 }
 
 // Loader reads recipes with options. The zero Loader is what Load uses:

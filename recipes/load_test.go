@@ -240,6 +240,32 @@ func TestLimits(t *testing.T) {
 	}
 }
 
+// A recipe reports the limits it was read with, so that what reads its
+// images later applies the same ones; variants of a sweep keep them.
+func TestRecipeLimits(t *testing.T) {
+	dir := recipeDir(t)
+	l := Loader{Limits: Limits{MaxSteps: 50, MaxImagePixels: 1000}}
+	r, err := l.LoadBytes("r.yaml", []byte("version: 1\nmodels: {m: {path: models/sd15}}\nsweep: {steps: [10, 20]}\n"), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DefaultLimits
+	want.MaxSteps, want.MaxImagePixels = 50, 1000
+	if got := r.Limits(); got != want {
+		t.Errorf("Limits() = %+v, want %+v", got, want)
+	}
+	variants, err := Expand(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := variants[1].Recipe.Limits(); got != want {
+		t.Errorf("variant: Limits() = %+v, want %+v", got, want)
+	}
+	if got := (&Recipe{}).Limits(); got != DefaultLimits {
+		t.Errorf("a recipe made in Go: Limits() = %+v, want DefaultLimits", got)
+	}
+}
+
 func TestFileName(t *testing.T) {
 	o := Output{Name: "{recipe}-{variant}-{index}-{seed}"}
 	got, err := o.FileName(NameVars{Recipe: "cat", Seed: 42, Index: 1, Variant: 3})
@@ -268,7 +294,8 @@ func TestRoundTrip(t *testing.T) {
 	dir := recipeDir(t)
 	sweep := "version: 1\nmodels: {a: {path: models/sd15}, b: {path: models/sdxl}}\nstages:\n  - participants: [{model: a}, {model: b, weight: 0.5}]\n" +
 		"sweep:\n  stages.0.participants.1.weight: [0, [[1, 0.2], [0, 0.8]]]\n  seed: [1, 2]\n"
-	for name, src := range map[string]string{"full": fullRecipe, "sweep": sweep, "minimal": "version: 1\nmodels: {m: {path: models/sd15}}\n"} {
+	decoder := "version: 1\nmodels: {prior: {path: models/sd15, decoder: dec, decoder_steps: 4}, dec: {path: models/sdxl}}\n"
+	for name, src := range map[string]string{"full": fullRecipe, "sweep": sweep, "minimal": "version: 1\nmodels: {m: {path: models/sd15}}\n", "decoder": decoder} {
 		r, err := LoadBytes(name+".yaml", []byte(src), dir)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -314,5 +341,33 @@ func TestCloneAndAbsolutePaths(t *testing.T) {
 	}
 	if _, err := os.Stat(c.Models["base"].Path); err != nil {
 		t.Errorf("absolute model path: %v", err)
+	}
+}
+
+// A model named as another's decoder takes part in no stage of its own: a
+// recipe with a prior and its decoder needs no stages, and the resolved
+// recipe keeps both fields.
+func TestDecoderModel(t *testing.T) {
+	dir := recipeDir(t)
+	src := "version: 1\nmodels:\n  prior: {path: models/sd15, decoder: dec, decoder_steps: 4}\n  dec: {path: models/sdxl}\n"
+	r, err := LoadBytes("cascade.yaml", []byte(src), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := r.Models["prior"]; m.Decoder != "dec" || m.DecoderSteps != 4 {
+		t.Errorf("prior %+v, want decoder dec with 4 steps", m)
+	}
+	if len(r.Stages) != 1 || len(r.Stages[0].Participants) != 1 || r.Stages[0].Participants[0].Model != "prior" {
+		t.Fatalf("stages %+v, want one stage with the prior", r.Stages)
+	}
+	if p := r.Pos("models.prior.decoder"); p.Line != 3 || p.Col != 39 {
+		t.Errorf("decoder at %v, want 3:39", p)
+	}
+	out, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "decoder: dec") || !strings.Contains(string(out), "decoder_steps: 4") {
+		t.Errorf("the marshalled recipe lost the decoder:\n%s", out)
 	}
 }

@@ -73,6 +73,13 @@ type Model struct {
 	// SHA256 is a digest the caller records in resolved recipes (hex);
 	// when a recipe gives one, the compiler may verify it.
 	SHA256 string `yaml:"sha256,omitempty"`
+	// Decoder names the recipe model (a Stable Cascade decoder) whose
+	// stage B and stage A decode this model's latents wherever they are
+	// carried into pixels, instead of the folder's previewer; only on a
+	// Stable Cascade prior. DecoderSteps is stage B's step count per
+	// decode, 0 for the default (adapters/cascade.DefaultBridgeSteps).
+	Decoder      string `yaml:"decoder,omitempty"`
+	DecoderSteps int    `yaml:"decoder_steps,omitempty"`
 }
 
 // Stage is a part of the generation in which one model's latent space (its

@@ -27,6 +27,22 @@ const (
 	DefaultControlScale = 1.0
 )
 
+// Ranges of the numbers coop multiplies predictions by. Beyond them a
+// value is a typo (1e300 for 1.3) and the first step overflows to NaN or
+// Inf; the recipe reader refuses it instead.
+const (
+	// MaxGuidance bounds classifier-free guidance: SD models are used at
+	// 1 to 20, and 0 turns guidance off.
+	MaxGuidance = 100
+	// MaxControlScale bounds a ControlNet's residual scale, used at 0 to
+	// 2.
+	MaxControlScale = 10
+	// MaxEta is DDIM's largest eta: above 1 the fresh noise it adds is
+	// more than the step leaves room for, and the step takes the square
+	// root of a negative number.
+	MaxEta = 1
+)
+
 // Bounds no sensible recipe comes near.
 const (
 	maxThreads = 4096
@@ -93,8 +109,8 @@ func (d *decoder) finish(r *Recipe, variant bool) {
 	v.size("", r.Width, r.Height)
 	r.Sampler = v.sampler("sampler", r.Sampler)
 	v.steps("steps", r.Steps)
-	v.nonNegative("guidance", r.Guidance)
-	v.nonNegative("eta", r.Eta)
+	v.between("guidance", r.Guidance, MaxGuidance)
+	v.between("eta", r.Eta, MaxEta)
 	v.stages()
 	v.img2img()
 	v.output(variant)
@@ -160,7 +176,45 @@ func (v *validator) models() {
 				v.errf(path+".sha256", "expected 64 hexadecimal digits, got %q", m.SHA256)
 			}
 		}
+		v.decoder(path, name, m)
 	}
+}
+
+// isDecoder reports whether another model of the recipe names model name
+// as its decoder.
+func (r *Recipe) isDecoder(name string) bool {
+	for other, m := range r.Models {
+		if m != nil && other != name && m.Decoder == name {
+			return true
+		}
+	}
+	return false
+}
+
+// decoder checks a model's decoder and decoder_steps; that the decoder
+// is a Stable Cascade decoder and the model a prior needs the models, and
+// is the compiler's check.
+func (v *validator) decoder(path, name string, m *Model) {
+	if v.r.Has(path+".decoder") || m.Decoder != "" {
+		switch _, ok := v.r.Models[m.Decoder]; {
+		case m.Decoder == "":
+			v.errf(path+".decoder", "empty; name the recipe model (a Stable Cascade decoder) that decodes this model's latents")
+		case m.Decoder == name:
+			v.errf(path+".decoder", "model %s cannot be its own decoder; name a Stable Cascade decoder among the recipe's models (%s)", name, strings.Join(v.r.ModelNames(), ", "))
+		case !ok:
+			v.errf(path+".decoder", "unknown model %q%s; the recipe's models are %s", m.Decoder,
+				suggest(m.Decoder, v.r.ModelNames()), strings.Join(v.r.ModelNames(), ", "))
+		}
+	}
+	sp := path + ".decoder_steps"
+	if !v.r.Has(sp) {
+		return
+	}
+	if m.Decoder == "" {
+		v.keyErrf(sp, "decoder_steps without decoder; it sets the stage B steps of each decode through a decoder")
+		return
+	}
+	v.steps(sp, m.DecoderSteps)
 }
 
 // exists checks that a file the recipe names is there.
@@ -258,9 +312,10 @@ func (v *validator) steps(path string, n int) {
 	}
 }
 
-func (v *validator) nonNegative(path string, f *float64) {
-	if f != nil && *f < 0 {
-		v.errf(path, "must not be negative, got %g", *f)
+// between checks that a number the recipe gives lies in [0, hi].
+func (v *validator) between(path string, f *float64, hi float64) {
+	if f != nil && !(*f >= 0 && *f <= hi) {
+		v.errf(path, "must be between 0 and %g, got %g", hi, *f)
 	}
 }
 
@@ -283,7 +338,14 @@ func (v *validator) stages() {
 			v.keyErrf("stages", "the list is empty; give at least one stage, or leave stages out to use the single model")
 			return
 		}
-		names := r.ModelNames()
+		// A model that only decodes another's latents (decoder:) takes
+		// part in no stage of its own.
+		var names []string
+		for _, n := range r.ModelNames() {
+			if !r.isDecoder(n) {
+				names = append(names, n)
+			}
+		}
 		switch len(names) {
 		case 0:
 			return // reported by models
@@ -295,7 +357,7 @@ func (v *validator) stages() {
 			r.Stages = []*Stage{{Participants: []*Participant{{Model: names[0], Window: FullWindow}}}}
 			return
 		}
-		v.keyErrf("models", "the recipe names %d models (%s); add stages to say which takes part where", len(names), strings.Join(names, ", "))
+		v.keyErrf("models", "the recipe names %d models (%s); add stages to say which takes part where", len(r.Models), strings.Join(r.ModelNames(), ", "))
 		return
 	}
 	if len(r.Stages) > maxStages {
@@ -366,7 +428,7 @@ func (v *validator) participant(path string, p *Participant) {
 	if !v.r.Has(path + ".window") {
 		p.Window = FullWindow
 	}
-	v.nonNegative(path+".guidance", p.Guidance)
+	v.between(path+".guidance", p.Guidance, MaxGuidance)
 	if p.Bridge != nil && p.Bridge.Interposer != "" && v.files {
 		v.existsFile(path+".bridge.interposer", p.Bridge.Interposer, "interposer")
 	}
@@ -386,8 +448,8 @@ func (v *validator) participant(path string, p *Participant) {
 		}
 		if !v.r.Has(cpath + ".scale") {
 			c.Scale = DefaultControlScale
-		} else if c.Scale < 0 {
-			v.errf(cpath+".scale", "must not be negative, got %g", c.Scale)
+		} else {
+			v.between(cpath+".scale", &c.Scale, MaxControlScale)
 		}
 		if !v.r.Has(cpath + ".window") {
 			c.Window = FullWindow

@@ -30,7 +30,8 @@ type DenoiserCase struct {
 // TestDenoiser checks the contract of adapters.Denoiser on d:
 //   - Predict writes a finite prediction of the latent's shape and leaves
 //     the request's latent untouched;
-//   - repeated calls give bit-identical results;
+//   - repeated calls give bit-identical results, also after calls with
+//     other embeddings;
 //   - Calls counts one graph evaluation per unguided prediction and one
 //     (batched) or two per guided prediction;
 //   - guidance is eps_u + w (eps_c - eps_u) of the two unguided
@@ -117,6 +118,13 @@ func TestDenoiser(t *testing.T, d adapters.Denoiser, c DenoiserCase) {
 	}
 	if same := maxAbsDiff(cond, uncond); same == 0 {
 		t.Errorf("%s: the positive and negative prompts predict the same noise; the case does not test guidance", d.Name())
+	}
+	// A denoiser may keep embeddings in its batch buffers from one call to
+	// the next: after the predictions with other embeddings in each row,
+	// the first request must predict what it did.
+	back, _ := predict(&req)
+	if diff := maxAbsDiff(back, guided); diff != 0 {
+		t.Errorf("%s: the guided prediction after predictions with other conditionings differs from the first by up to %g", d.Name(), diff)
 	}
 
 	bad := req

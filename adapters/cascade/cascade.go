@@ -241,6 +241,7 @@ func (l loader) denoiser(f *modelfolder.Folder, info *adapters.Info, opts adapte
 	// The prior's latents are ceil(H / 42.67); Native rounds the product
 	// back to the pixel size they came from.
 	info.Native = folder.Native(g, in.Sample, info.Space.Factor, native)
+	info.FixedLatent = folder.FixedLatent(g, in.Sample)
 	d, err := denoise.New(denoise.Config{
 		Info: info, Graph: g, In: in,
 		Schedule: cos, Time: cos.AbarToRatio, Prediction: sampler.Epsilon,

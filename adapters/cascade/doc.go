@@ -25,5 +25,12 @@
 // A folder with only a VQGAN (family cascade-vqgan) loads as a model with an
 // autoencoder and no denoiser.
 //
+// The prior's own autoencoder decodes with the previewer, a coarse preview.
+// Bridge is the alternative at full quality: an autoencoder of the prior's
+// space whose Decode runs a loaded decoder's stage B for a few steps
+// (ddpm_wuerstchen, no guidance, the empty prompt, fixed noise),
+// conditioned on the latent, then its stage A; internal/job gives it to a
+// prior whose recipe entry names a decoder.
+//
 // Importing the package registers the three families.
 package cascade

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/coop-diffusion/coop/adapters"
+	"github.com/coop-diffusion/coop/adapters/internal/folder"
 	"github.com/coop-diffusion/coop/adapters/internal/graph"
 	"github.com/coop-diffusion/coop/internal/modelfolder"
 )
@@ -58,6 +59,10 @@ func assemble(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOpti
 	if err := g.CheckRank(sample, "input", 4); err != nil {
 		return nil, err
 	}
+	if err := g.CheckFloat(sample, "input"); err != nil {
+		return nil, err
+	}
+	info.FixedLatent = folder.FixedLatent(g, "sample")
 	info.Channels = 4
 	if n, ok := graph.Dim(sample, 1); ok {
 		info.Channels = n

@@ -223,6 +223,7 @@ func assemble(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOpti
 	}
 
 	info.Native = folder.Native(g, in.Sample, info.Space.Factor, lk.native)
+	info.FixedLatent = folder.FixedLatent(g, in.Sample)
 	if man.Native != nil {
 		info.Native = adapters.Size{Height: man.Native[0], Width: man.Native[1]}
 	}

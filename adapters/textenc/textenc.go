@@ -73,8 +73,10 @@ type part struct {
 	tokErr  error
 }
 
-// New checks the parts' signatures and tokenizer folders, without
-// loading weights or tokenizers.
+// New checks the parts' signatures and reads their tokenizers, without
+// loading weights: a malformed vocab.json or merges.txt is reported when
+// the model is checked, not when its first prompt is encoded. Tokenizers
+// are read once per folder and process (CLIP's take about 50 ms).
 func New(cfg Config) (*Encoder, error) {
 	if len(cfg.Parts) == 0 {
 		return nil, fmt.Errorf("textenc: no text encoder")
@@ -204,7 +206,8 @@ func (p *part) check(wantPool bool) error {
 			return fmt.Errorf("model %q %s: tokenizer file %s is missing", m.Owner, m.Role, filepath.Join(p.TokenizerDir, f))
 		}
 	}
-	return nil
+	_, err = p.tokenizer()
+	return err
 }
 
 // hiddenName is the output holding the part's hidden state under clip
@@ -250,6 +253,9 @@ func (p *part) tokenizer() (*clip.Tokenizer, error) {
 		ent.once.Do(func() { ent.tok, ent.err = clip.Load(dir) })
 		p.tok, p.tokErr = ent.tok, ent.err
 		if p.tokErr != nil {
+			// A broken tokenizer is read again next time, once the user
+			// has had a chance to mend it.
+			tokenizers.CompareAndDelete(dir, ent)
 			p.tokErr = fmt.Errorf("model %q %s: %w", p.Graph.Owner, p.Graph.Role, p.tokErr)
 		}
 	})

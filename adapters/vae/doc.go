@@ -8,6 +8,9 @@
 // converts pixels from and to [0, 1] and applies the space's scaling
 // outside the graphs (latent = (raw - shift) * scaling_factor, or the
 // per-channel latents_mean / latents_std form), as diffusers' pipelines do.
+// EncodeRaw and DecodeRaw (adapters.RawPixels) skip the pixel conversion,
+// for pixel bridges between autoencoders: EncodeRaw reads the caller's
+// pixels in place.
 //
 // An encoder that returns latent_parameters (mean and log-variance, 2C
 // channels) is read at its mean unless SetEncodeNoise gives it a noise

@@ -58,6 +58,7 @@ func DecodeScale(f int) Option { return func(a *Autoencoder) { a.decodeScale = f
 
 var (
 	_ adapters.Autoencoder    = (*Autoencoder)(nil)
+	_ adapters.RawPixels      = (*Autoencoder)(nil)
 	_ adapters.SampledEncoder = (*Autoencoder)(nil)
 )
 
@@ -205,6 +206,16 @@ func checkImage(t *latent.Tensor, what string) error {
 // Encode writes the scaled latent of pixels ([1, 3, H, W] in [0, 1]) into
 // dst ([1, C, h, w] with h, w the space's latent size of H, W).
 func (a *Autoencoder) Encode(ctx context.Context, pixels, dst *latent.Tensor) error {
+	return a.encode(ctx, pixels, dst, false)
+}
+
+// EncodeRaw is Encode of pixels in the space's PixelRange (see
+// adapters.RawPixels). The encoder reads pixels in place.
+func (a *Autoencoder) EncodeRaw(ctx context.Context, pixels, dst *latent.Tensor) error {
+	return a.encode(ctx, pixels, dst, true)
+}
+
+func (a *Autoencoder) encode(ctx context.Context, pixels, dst *latent.Tensor, raw bool) error {
 	if a.enc == nil {
 		return fmt.Errorf("vae: latent space %q has no encoder in this model folder", a.space.Name)
 	}
@@ -221,15 +232,22 @@ func (a *Autoencoder) Encode(ctx context.Context, pixels, dst *latent.Tensor) er
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.pix = reuse(a.pix, pixels.Shape...)
-	copy(a.pix.Data, pixels.Data)
-	a.space.PixelsToModel(a.pix)
+	in := pixels
+	if !raw && a.space.PixelRange == latent.MinusOneToOne {
+		// Convert while copying: one pass, the same values as
+		// latent.ToSignedRange.
+		a.pix = reuse(a.pix, pixels.Shape...)
+		for i, v := range pixels.Data {
+			a.pix.Data[i] = float32(2*float64(v) - 1)
+		}
+		in = a.pix
+	}
 	out := dst
 	if a.params {
 		a.raw = reuse(a.raw, 1, 2*c, h, w)
 		out = a.raw
 	}
-	err = a.enc.Run(ctx, map[string]ort.Input{a.encIn: ort.Float(a.pix)}, map[string]*latent.Tensor{a.encOut: out})
+	err = a.enc.Run(ctx, map[string]ort.Input{a.encIn: ort.Float(in)}, map[string]*latent.Tensor{a.encOut: out})
 	if err != nil {
 		return err
 	}
@@ -256,6 +274,16 @@ func (a *Autoencoder) Encode(ctx context.Context, pixels, dst *latent.Tensor) er
 // another size than dst (Stable Cascade's previewer) is resized to it
 // bilinearly: see DecodeScale.
 func (a *Autoencoder) Decode(ctx context.Context, lat, dst *latent.Tensor) error {
+	return a.decode(ctx, lat, dst, false)
+}
+
+// DecodeRaw is Decode without the conversion to [0, 1]: it writes pixels
+// in the space's PixelRange (see adapters.RawPixels).
+func (a *Autoencoder) DecodeRaw(ctx context.Context, lat, dst *latent.Tensor) error {
+	return a.decode(ctx, lat, dst, true)
+}
+
+func (a *Autoencoder) decode(ctx context.Context, lat, dst *latent.Tensor, raw bool) error {
 	if a.dec == nil {
 		return fmt.Errorf("vae: latent space %q has no decoder in this model folder", a.space.Name)
 	}
@@ -285,7 +313,9 @@ func (a *Autoencoder) Decode(ctx context.Context, lat, dst *latent.Tensor) error
 	if err := a.dec.Run(ctx, inputs, map[string]*latent.Tensor{a.decOut: out}); err != nil {
 		return err
 	}
-	a.space.ModelToPixels(out)
+	if !raw {
+		a.space.ModelToPixels(out)
+	}
 	if out != dst {
 		if out.N() != 1 || out.C() != 3 {
 			return a.dec.Errorf("output %s is %v, want one RGB image", a.decOut, out)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/coop-diffusion/coop/adapters"
 	"github.com/coop-diffusion/coop/adapters/adapterstest"
@@ -125,4 +126,114 @@ func TestDecodeShapes(t *testing.T) {
 		t.Error("encoding a 500 px image: no error")
 	}
 	var _ adapters.SampledEncoder = m.VAE.(*vae.Autoencoder)
+}
+
+// The raw methods differ from Encode and Decode by the pixel range
+// conversion alone, bit for bit: DecodeRaw then latent.ToUnitRange is
+// Decode, and EncodeRaw of latent.ToSignedRange(pixels) is Encode, for a
+// [-1, 1] autoencoder (sd15) and a [0, 1] one (stage A); EncodeRaw reads
+// the pixels without modifying them.
+func TestRawPixels(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		model, space string
+		signed       bool
+	}{{"sd15", "sd15", true}, {"cascade-decoder", "cascade-decoder", false}} {
+		ae := adapterstest.LoadFixture(t, c.model).VAE.(*vae.Autoencoder)
+		if got := ae.Space().PixelRange == latent.MinusOneToOne; got != c.signed {
+			t.Fatalf("%s: pixel range %v", c.model, ae.Space().PixelRange)
+		}
+		z, err := fixtures.DataLatent(c.space, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, w := fixtures.Photo(4).H(), fixtures.Photo(4).W()
+		want, raw := latent.New(1, 3, h, w), latent.New(1, 3, h, w)
+		if err := ae.Decode(ctx, z, want); err != nil {
+			t.Fatal(err)
+		}
+		if err := ae.DecodeRaw(ctx, z, raw); err != nil {
+			t.Fatal(err)
+		}
+		got := raw.Clone()
+		if c.signed {
+			latent.ToUnitRange(got)
+		}
+		if i := firstDifference(got, want); i >= 0 {
+			t.Errorf("%s: DecodeRaw in [0, 1] differs from Decode at %d: %v, want %v", c.model, i, got.Data[i], want.Data[i])
+		}
+
+		px := fixtures.Photo(4)
+		wantZ, gotZ := latent.New(z.Shape...), latent.New(z.Shape...)
+		if err := ae.Encode(ctx, px, wantZ); err != nil {
+			t.Fatal(err)
+		}
+		rawPx := px.Clone()
+		if c.signed {
+			latent.ToSignedRange(rawPx)
+		}
+		kept := rawPx.Clone()
+		if err := ae.EncodeRaw(ctx, rawPx, gotZ); err != nil {
+			t.Fatal(err)
+		}
+		if i := firstDifference(gotZ, wantZ); i >= 0 {
+			t.Errorf("%s: EncodeRaw differs from Encode at %d: %v, want %v", c.model, i, gotZ.Data[i], wantZ.Data[i])
+		}
+		if i := firstDifference(rawPx, kept); i >= 0 {
+			t.Errorf("%s: EncodeRaw modified its pixels at %d", c.model, i)
+		}
+	}
+}
+
+// firstDifference is the first index at which a and b differ, -1 when
+// they are equal bit for bit.
+func firstDifference(a, b *latent.Tensor) int {
+	for i := range a.Data {
+		if math.Float32bits(a.Data[i]) != math.Float32bits(b.Data[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// BenchmarkRaw measures the adapter's cost around ONNX Runtime in a pixel
+// bridge's halves at 512 px: DecodeRaw and EncodeRaw of the sd15 fixture
+// (latent_parameters, [-1, 1]), beside the time inside ONNX Runtime
+// (ort-ns/op).
+func BenchmarkRaw(b *testing.B) {
+	ctx := context.Background()
+	ae := adapterstest.LoadFixture(b, "sd15").VAE.(*vae.Autoencoder)
+	z, err := fixtures.DataLatent("sd15", 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pix := latent.New(1, 3, 512, 512)
+	ortTime := func() time.Duration {
+		var d time.Duration
+		for _, g := range ae.RuntimeStats(nil) {
+			d += g.Time
+		}
+		return d
+	}
+	for _, c := range []struct {
+		name string
+		run  func() error
+	}{
+		{"decode", func() error { return ae.DecodeRaw(ctx, z, pix) }},
+		{"encode", func() error { return ae.EncodeRaw(ctx, pix, z) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			if err := c.run(); err != nil {
+				b.Fatal(err)
+			}
+			ort0 := ortTime()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(ortTime()-ort0)/float64(b.N), "ort-ns/op")
+		})
+	}
 }

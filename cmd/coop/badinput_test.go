@@ -259,6 +259,20 @@ stages:
 		w.model("sd15")
 		return []string{"run", w.recipe(plainRecipe + "steps: 3\n")}
 	}, 2, []string{"{dir}/recipe.yaml:7:1:", "given twice (first at {dir}/recipe.yaml:6:1)"}},
+	{"recipe", "guidance that overflows", func(w *workspace) []string {
+		w.model("sd15")
+		return []string{"run", w.recipe(plainRecipe + "guidance: 1e300\n")}
+	}, 2, []string{"{dir}/recipe.yaml:7:11:", "guidance: must be between 0 and 100, got 1e+300"}},
+	{"recipe", "ControlNet scale that overflows", func(w *workspace) []string {
+		w.model("sd15-cn")
+		w.model("controlnet-sd15")
+		w.image("control.png", faults.RGB, 512, 512)
+		return []string{"run", w.recipe(strings.Replace(controlRecipe, "image: control.png", "image: control.png, scale: 1e300", 1))}
+	}, 2, []string{"{dir}/recipe.yaml:11:", "scale: must be between 0 and 10, got 1e+300"}},
+	{"recipe", "eta above 1", func(w *workspace) []string {
+		w.model("sd15")
+		return []string{"run", w.recipe(plainRecipe + "sampler: ddim\neta: 50\n")}
+	}, 2, []string{"{dir}/recipe.yaml:8:6:", "eta: must be between 0 and 1, got 50"}},
 
 	// Model folders.
 	{"model folder", "no model in it", func(w *workspace) []string {
@@ -291,6 +305,26 @@ stages:
 		w.model("sd15")
 		return []string{"run", w.recipe(strings.Replace(plainRecipe, "{path: sd15}", "{path: sd15, family: sdxl}", 1))}
 	}, 2, []string{"{dir}/recipe.yaml:3:", "SDXL base needs 2048"}},
+	{"model folder", "vocab.json malformed", func(w *workspace) []string {
+		w.model("sd15")
+		w.write("sd15/tokenizer/vocab.json", `{"a</w>": 320, "b</w>": `)
+		return []string{"validate", w.recipe(plainRecipe)}
+	}, 2, []string{"{dir}/recipe.yaml:3:", `model "sd" text_encoder`, "{dir}/sd15/tokenizer/vocab.json"}},
+	{"model folder", "a size the unet does not take", func(w *workspace) []string {
+		w.model("sd15")
+		return []string{"run", w.recipe(plainRecipe + "width: 8\n")}
+	}, 2, []string{"{dir}/recipe.yaml:7:8: width:", "renders model sd at 8x512 px", "{dir}/sd15/unet/model.onnx fixes its sample input to 64x64 latents", "takes only 512x512 px images"}},
+	{"model folder", "a participant of another fixed size", func(w *workspace) []string {
+		w.model("sd15")
+		w.model("sd15-small")
+		return []string{"validate", w.recipe(`version: 1
+models:
+  sd: {path: sd15}
+  small: {path: sd15-small}
+stages:
+  - participants: [{model: sd, weight: 0.5}, {model: small, weight: 0.5}]
+`)}
+	}, 2, []string{"{dir}/recipe.yaml:6:54: stages.0.participants.1.model:", "renders model small at 512x512 px", "takes only 256x256 px images"}},
 	{"model folder", "ControlNet on a base of another family", func(w *workspace) []string {
 		w.model("sd15-cn")
 		w.model("controlnet-sdxl")
@@ -333,17 +367,46 @@ stages:
 	{"onnx", "opset newer than the runtime", func(w *workspace) []string {
 		w.must(faults.StampOpset(unet(w, "sd15"), 99))
 		return []string{"run", w.recipe(plainRecipe)}
-	}, 1, []string{"{dir}/sd15/unet/model.onnx", "Opset 99"}},
+	}, 2, []string{"{dir}/recipe.yaml:3:14:", `model "sd" unet: {dir}/sd15/unet/model.onnx: the model uses opset 99`, "loads opsets 7 to 25"}},
+	{"onnx", "opset older than the runtime", func(w *workspace) []string {
+		w.model("sd15")
+		w.must(faults.StampOpset(w.path("sd15/vae_decoder/model.onnx"), 5))
+		return []string{"validate", w.recipe(plainRecipe)}
+	}, 2, []string{`model "sd" vae_decoder: {dir}/sd15/vae_decoder/model.onnx: the model uses opset 5`}},
+	{"onnx", "second stage's model of an opset the runtime does not load", func(w *workspace) []string {
+		w.model("sd15")
+		w.modelAt("sd15", "other")
+		w.must(faults.StampOpset(w.path("other/text_encoder/model.onnx"), 26))
+		return []string{"run", w.recipe(`version: 1
+models:
+  a: {path: sd15}
+  b: {path: other}
+prompt: a photo of a cat
+seed: 1
+steps: 4
+stages:
+  - {model: a, until: 0.5}
+  - {model: b}
+`)}
+	}, 2, []string{"{dir}/recipe.yaml:4:", `model "b" text_encoder: {dir}/other/text_encoder/model.onnx: the model uses opset 26`}},
 	{"onnx", "external weights missing", func(w *workspace) []string {
 		rewriteUnet(w, faults.Options{External: true})
 		w.must(os.Remove(unet(w, "sd15") + "_data"))
 		return []string{"run", w.recipe(plainRecipe)}
-	}, 1, []string{"{dir}/sd15/unet/model.onnx_data"}},
+	}, 2, []string{"{dir}/recipe.yaml:3:14:", "{dir}/sd15/unet/model.onnx: its weights file {dir}/sd15/unet/model.onnx_data is missing"}},
 	{"onnx", "external weights half downloaded", func(w *workspace) []string {
 		rewriteUnet(w, faults.Options{External: true})
 		w.must(faults.Truncate(unet(w, "sd15")+"_data", 100))
+		return []string{"validate", w.recipe(plainRecipe)}
+	}, 2, []string{"{dir}/sd15/unet/model.onnx: its weights file {dir}/sd15/unet/model.onnx_data holds 100 bytes", "cut short"}},
+	{"onnx", "latents declared int32", func(w *workspace) []string {
+		rewriteUnet(w, faults.Options{Edit: func(s *onnx.Signature) { s.Inputs[0].ElemType = onnx.Int32 }})
+		return []string{"validate", w.recipe(plainRecipe)}
+	}, 2, []string{"{dir}/recipe.yaml:3:", `model "sd" unet ({dir}/sd15/unet/model.onnx): input sample is int32 [batch, 4, 64, 64]`}},
+	{"onnx", "an operator ONNX Runtime does not have", func(w *workspace) []string {
+		rewriteUnet(w, faults.Options{Body: faults.UnknownOp})
 		return []string{"run", w.recipe(plainRecipe)}
-	}, 1, []string{"{dir}/sd15/unet/model.onnx", "out of bounds"}},
+	}, 2, []string{"{dir}/sd15/unet/model.onnx: ONNX Runtime cannot load the model", "CoopNoSuchOperator"}},
 	{"onnx", "unet returns NaN", func(w *workspace) []string {
 		rewriteUnet(w, faults.Options{Body: faults.NaN})
 		return []string{"run", w.recipe(plainRecipe)}
@@ -377,6 +440,34 @@ stages:
 		w.must(os.MkdirAll(w.path("input.png"), 0o755))
 		return []string{"run", w.recipe(plainRecipe + "img2img: {image: input.png}\n")}
 	}, 2, []string{"{dir}/recipe.yaml:7:", "input.png"}},
+	{"image", "control image decompression bomb", func(w *workspace) []string {
+		w.model("sd15-cn")
+		w.model("controlnet-sd15")
+		w.must(faults.WritePNGBomb(w.path("control.png"), 20000, 20000))
+		return []string{"run", w.recipe(controlRecipe)}
+	}, 2, []string{"{dir}/recipe.yaml:11:39:", "control image {dir}/control.png is 20000x20000 px (400 megapixels), larger than the limit of 67.11 megapixels"}},
+	{"image", "img2img image over --max-image-pixels", func(w *workspace) []string {
+		w.model("sd15")
+		w.image("input.png", faults.RGB, 512, 512)
+		return []string{"run", "--max-image-pixels", "100000", w.recipe(plainRecipe + "img2img: {image: input.png}\n")}
+	}, 2, []string{"{dir}/recipe.yaml:7:18:", "input image {dir}/input.png is 512x512 px (262144 pixels), larger than the limit of 100000 pixels"}},
+	{"image", "grayscale control image (a warning)", func(w *workspace) []string {
+		w.model("sd15-cn")
+		w.model("controlnet-sd15")
+		w.image("control.png", faults.Gray, 512, 512)
+		return []string{"validate", w.recipe(controlRecipe)}
+	}, 0, []string{"coop: warning: {dir}/recipe.yaml:11:39:", "control image {dir}/control.png is grayscale"}},
+	{"image", "translucent img2img image (a warning)", func(w *workspace) []string {
+		w.model("sd15")
+		w.image("input.png", faults.Alpha, 512, 512)
+		return []string{"validate", w.recipe(plainRecipe + "img2img: {image: input.png}\n")}
+	}, 0, []string{"coop: warning: {dir}/recipe.yaml:7:18:", "input image {dir}/input.png has translucent pixels"}},
+	{"image", "control image of another aspect ratio (a warning)", func(w *workspace) []string {
+		w.model("sd15-cn")
+		w.model("controlnet-sd15")
+		w.image("control.png", faults.RGB, 800, 450)
+		return []string{"validate", w.recipe(controlRecipe)}
+	}, 0, []string{"coop: warning: {dir}/recipe.yaml:11:39:", "control image {dir}/control.png is 800x450 px and is stretched to 512x512 px for ControlNet cn on model base in stage 1-base"}},
 
 	// Command-line arguments.
 	{"cli", "unknown flag", func(w *workspace) []string {
@@ -412,6 +503,25 @@ stages:
 	{"cli", "schedule with zero steps", func(w *workspace) []string {
 		return []string{"schedule", "--scheduler", "ddim", "--steps", "0"}
 	}, 2, []string{"steps"}},
+	{"cli", "--max-steps lowers the step limit", func(w *workspace) []string {
+		w.model("sd15")
+		return []string{"run", "--max-steps", "1", w.recipe(plainRecipe)}
+	}, 2, []string{"{dir}/recipe.yaml:6:8:", "steps: must be between 1 and 1, got 2"}},
+	{"cli", "--max-size lowers the size limit for plan", func(w *workspace) []string {
+		w.model("sd15")
+		return []string{"plan", "--max-size", "256", w.recipe(plainRecipe + "width: 512\n")}
+	}, 2, []string{"{dir}/recipe.yaml:7:8:", "512 px is larger than the limit of 256 px"}},
+	{"cli", "--max-images lowers the image limit for bench", func(w *workspace) []string {
+		w.model("sd15")
+		return []string{"bench", "--max-images", "1", w.recipe(strings.Replace(plainRecipe, "seed: 1", "seeds: [1, 2]", 1))}
+	}, 2, []string{"{dir}/recipe.yaml:5:", "the limit is 1 images"}},
+	{"cli", "--max-size raises the size limit", func(w *workspace) []string {
+		return []string{"validate", "--schema-only", "--max-size", "8192", w.recipe(plainRecipe + "width: 6144\nheight: 6144\n")}
+	}, 0, nil},
+	{"cli", "a limit of zero", func(w *workspace) []string {
+		w.model("sd15")
+		return []string{"validate", "--max-size", "0", w.recipe(plainRecipe)}
+	}, 2, []string{"--max-size 0: give a positive number"}},
 	{"cli", "tokenize without text", func(w *workspace) []string {
 		return []string{"tokenize", "--tokenizer", w.model("sd15")}
 	}, 2, []string{"no text"}},

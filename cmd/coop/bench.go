@@ -36,7 +36,7 @@ func init() {
 			"show the steady state. --release closes each model after its last stage in the last run: with " +
 			"--runs 0 the peak memory is that of one coop run. A sweep is not expanded: the recipe's own values " +
 			"are measured. docs/PERFORMANCE.md holds figures and the commands that produced them.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "runs", Value: 3, Usage: "measured runs after the first"},
 			&cli.StringSliceFlag{Name: "set", Usage: "override a recipe field, path=value (repeatable)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "render this seed instead of the recipe's first"},
@@ -45,7 +45,7 @@ func init() {
 			&cli.StringFlag{Name: "concurrency", Value: "auto", Usage: "when the participants of a step work concurrently: auto (when it pays), always or sequential"},
 			&cli.BoolFlag{Name: "release", Usage: "close each model after its last stage in the last run"},
 			&cli.BoolFlag{Name: "json", Usage: "print the reports of every run and the memory figures as JSON"},
-		},
+		}, limitFlags()...),
 		Action:       benchAction,
 		OnUsageError: usageError,
 	})
@@ -85,7 +85,11 @@ func benchAction(ctx context.Context, cmd *cli.Command) error {
 	if cmd.IsSet("device") {
 		sets = append(sets, "device="+cmd.String("device"))
 	}
-	r, err := recipes.Loader{Sets: sets}.Load(path)
+	lim, err := limits(cmd)
+	if err != nil {
+		return err
+	}
+	r, err := recipes.Loader{Sets: sets, Limits: lim}.Load(path)
 	if err != nil {
 		return badInput(err)
 	}
@@ -94,6 +98,10 @@ func benchAction(ctx context.Context, cmd *cli.Command) error {
 	}
 	j, err := job.Prepare(r)
 	if err != nil {
+		return badInput(err)
+	}
+	stderr := cmd.Root().ErrWriter
+	if err := checkImages(j, map[string]bool{}, func(w string) { fmt.Fprintf(stderr, "coop: warning: %s\n", w) }); err != nil {
 		return badInput(err)
 	}
 	if err := job.InitRuntime(cmd.String("ort-lib")); err != nil {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v3"
+
+	"github.com/coop-diffusion/coop/internal/ort"
 )
 
 // version is the engine version recorded in every PNG coop writes.
@@ -35,7 +37,8 @@ func flagError(ctx context.Context, cmd *cli.Command, err error, isSubcommand bo
 }
 
 // exitError carries the process exit status for an error: 1 for failures,
-// 2 for bad input (usage, recipes, arguments), 130 for interruption.
+// 2 for bad input (usage, recipes, arguments; also a model file ONNX
+// Runtime refuses, an ort.RejectedError), 130 for interruption.
 type exitError struct {
 	code int
 	err  error
@@ -97,6 +100,7 @@ func run(args []string, stdout, stderr *os.File) int {
 	}
 	var ee *exitError
 	var coder cli.ExitCoder
+	var rejected *ort.RejectedError
 	if msg := err.Error(); errors.As(err, &coder) && strings.HasPrefix(msg, "No help topic for ") {
 		fmt.Fprintf(stderr, "coop: unknown command %s; coop --help lists the commands\n", strings.TrimPrefix(msg, "No help topic for "))
 		return 2
@@ -105,6 +109,10 @@ func run(args []string, stdout, stderr *os.File) int {
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &rejected):
+		// A model file ONNX Runtime cannot load is bad input, however
+		// late it is found: the file is at fault, not the run.
+		return 2
 	case errors.As(err, &coder):
 		// The CLI library's own errors (an unknown command) are usage
 		// errors.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -88,13 +87,17 @@ func prepareBatch(r *recipes.Recipe, o batchOptions) (*batch, error) {
 	if o.name != "" {
 		b.name = o.name
 	}
-	warned := map[string]bool{}
+	warned, imageWarned := map[string]bool{}, map[string]bool{}
 	for _, v := range variants {
 		j, err := job.Prepare(v.Recipe)
 		if err != nil {
 			return nil, badInput(err)
 		}
-		if err := checkImages(v.Recipe); err != nil {
+		if err := checkImages(j, imageWarned, func(w string) {
+			if o.warn != nil {
+				o.warn("%s", w)
+			}
+		}); err != nil {
 			return nil, badInput(err)
 		}
 		digests, err := j.Digests(o.cache)
@@ -196,32 +199,23 @@ func checkOutputs(batches []*batch, force bool) error {
 	return nil
 }
 
-// checkImages decodes every control and input image, so that a file that
-// is not an image, or one cut short, stops the run before it starts.
-func checkImages(r *recipes.Recipe) error {
-	check := func(field, path, what string) error {
-		f, err := os.Open(r.Path(path))
-		if err != nil {
-			return r.Errorf(field, "cannot read the %s: %v", what, err)
-		}
-		defer f.Close()
-		// Decoded in full: a file cut short has a valid header.
-		if _, _, err := image.Decode(bufio.NewReader(f)); err != nil {
-			return r.Errorf(field, "%s %s is not a PNG or JPEG image: %v", what, path, err)
-		}
-		return nil
+// checkImages reads every control and input image of a job in full (see
+// job.Job.CheckImages), so that an image over the size limit, a file that
+// is not an image and one cut short stop the run before it starts; warn
+// gets each warning about an image coop converts once (warned holds those
+// given, across a sweep's combinations).
+func checkImages(j *job.Job, warned map[string]bool, warn func(string)) error {
+	warnings, err := j.CheckImages()
+	if err != nil {
+		return err
 	}
-	for si, st := range r.Stages {
-		for pj, p := range st.Participants {
-			for ci, c := range p.Controls {
-				if err := check(fmt.Sprintf("stages.%d.participants.%d.controls.%d.image", si, pj, ci), c.Image, "control image"); err != nil {
-					return err
-				}
+	for _, w := range warnings {
+		if !warned[w] {
+			warned[w] = true
+			if warn != nil {
+				warn(w)
 			}
 		}
-	}
-	if r.Img2Img != nil {
-		return check("img2img.image", r.Img2Img.Image, "input image")
 	}
 	return nil
 }

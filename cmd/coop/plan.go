@@ -33,11 +33,11 @@ func init() {
 			"runs comes on top.\n\n" +
 			"A recipe with a sweep is planned for each combination: the costliest in full, then a line per " +
 			"combination. With --json the output is one object with every combination's plan.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "set", Usage: "override a recipe field, path=value (repeatable)"},
 			&cli.Uint64Flag{Name: "seed", Usage: "plan this seed (plans do not depend on it)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"},
-		},
+		}, limitFlags()...),
 		Action:       planAction,
 		OnUsageError: usageError,
 	})
@@ -68,11 +68,16 @@ func planAction(ctx context.Context, cmd *cli.Command) error {
 	if cmd.IsSet("seed") {
 		sets = append(sets, fmt.Sprintf("seed=%d", cmd.Uint64("seed")))
 	}
-	r, err := recipes.Loader{Sets: sets}.Load(path)
+	lim, err := limits(cmd)
+	if err != nil {
+		return err
+	}
+	r, err := recipes.Loader{Sets: sets, Limits: lim}.Load(path)
 	if err != nil {
 		return badInput(err)
 	}
-	out, err := planRecipe(ctx, r, path)
+	stderr := cmd.Root().ErrWriter
+	out, err := planRecipe(ctx, r, path, func(w string) { fmt.Fprintf(stderr, "coop: warning: %s\n", w) })
 	if err != nil {
 		return err
 	}
@@ -86,9 +91,10 @@ func planAction(ctx context.Context, cmd *cli.Command) error {
 	return nil
 }
 
-// planRecipe compiles and estimates every sweep combination. The models
+// planRecipe compiles and estimates every sweep combination, and checks
+// its images as coop validate does (warn gets the warnings). The models
 // are loaded without sessions: the signatures say all a plan needs.
-func planRecipe(ctx context.Context, r *recipes.Recipe, path string) (*planOutput, error) {
+func planRecipe(ctx context.Context, r *recipes.Recipe, path string, warn func(string)) (*planOutput, error) {
 	variants, err := recipes.Expand(r)
 	if err != nil {
 		return nil, badInput(err)
@@ -96,9 +102,13 @@ func planRecipe(ctx context.Context, r *recipes.Recipe, path string) (*planOutpu
 	pool := job.NewPool()
 	defer pool.Close()
 	out := &planOutput{Recipe: path}
+	warned := map[string]bool{}
 	for _, v := range variants {
 		j, err := job.Prepare(v.Recipe)
 		if err != nil {
+			return nil, badInput(withVariant(err, v))
+		}
+		if err := checkImages(j, warned, warn); err != nil {
 			return nil, badInput(withVariant(err, v))
 		}
 		ms, err := pool.Load(ctx, j, adapters.LoadOptions{Session: j.SessionOptions()})

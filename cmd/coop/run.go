@@ -38,9 +38,9 @@ func init() {
 			"carries one JSON object per line: {\"event\":\"step\",...} per step, then {\"event\":\"image\",...} and " +
 			"{\"event\":\"report\",...} (model evaluations, bridges, stages, times) per image, and " +
 			"{\"event\":\"contact_sheet\",...}.\n\n" +
-			"Exit status: 0 done, 1 failure, 2 bad input (the recipe, a model folder, an existing output), 130 " +
+			"Exit status: 0 done, 1 failure, 2 bad input (the recipe, a model folder, a model file ONNX Runtime cannot load, an image, an existing output), 130 " +
 			"interrupted (no partial file is left).",
-		Flags:        renderFlags(),
+		Flags:        append(renderFlags(), limitFlags()...),
 		Action:       runAction,
 		OnUsageError: usageError,
 	})
@@ -94,13 +94,16 @@ func runAction(ctx context.Context, cmd *cli.Command) error {
 			return badInputf("--threads %d: give 0 (automatic) to 4096", o.threads)
 		}
 	}
+	lim, err := limits(cmd)
+	if err != nil {
+		return err
+	}
 	var b *batch
-	var err error
 	if isPNGFile(arg) {
-		b, err = prepareRerun(arg, overrides(cmd), o, pr)
+		b, err = prepareRerun(arg, recipes.Loader{Sets: overrides(cmd), Limits: lim}, o, pr)
 	} else {
 		var r *recipes.Recipe
-		if r, err = (recipes.Loader{Sets: overrides(cmd)}).Load(arg); err != nil {
+		if r, err = (recipes.Loader{Sets: overrides(cmd), Limits: lim}).Load(arg); err != nil {
 			return badInput(err)
 		}
 		b, err = prepareBatch(r, o)
@@ -135,7 +138,7 @@ const maxRerunPNG = 1 << 30
 // to the PNG (or in --out), named after it: NAME-rerun.png, or
 // NAME-rerun-N.png when the recipe renders several. Nothing about where
 // files go is taken from the PNG's text.
-func prepareRerun(path string, sets []string, o batchOptions, pr progress) (*batch, error) {
+func prepareRerun(path string, loader recipes.Loader, o batchOptions, pr progress) (*batch, error) {
 	if st, err := os.Stat(path); err == nil && st.Size() > maxRerunPNG {
 		return nil, badInputf("%s: %d bytes; coop re-runs PNGs of up to %d bytes", path, st.Size(), int64(maxRerunPNG))
 	}
@@ -155,7 +158,7 @@ func prepareRerun(path string, sets []string, o batchOptions, pr progress) (*bat
 		return nil, badInput(err)
 	}
 	name := filepath.Base(path) + "[" + recipes.PNGKey + "]"
-	r, made, err := recipes.Loader{Sets: sets}.LoadEmbedded(name, []byte(text), filepath.Dir(abs))
+	r, made, err := loader.LoadEmbedded(name, []byte(text), filepath.Dir(abs))
 	if err != nil {
 		return nil, badInput(err)
 	}

@@ -20,15 +20,19 @@ func init() {
 		Description: "coop validate reads each recipe and reports every problem as FILE:LINE:COL: message, the form " +
 			"editors jump to: unknown or misspelt fields, wrong types, values out of range, models and files that " +
 			"do not exist, then, for every sweep combination, what needs the models: each model folder's family " +
-			"and graph signatures, ControlNets on a base of another family, a refiner asked to start from noise, " +
-			"sizes that are not a multiple of a latent space's factor. No weights are read and no model runs.\n\n" +
+			"and graph signatures, opsets ONNX Runtime does not load, external weight files missing or cut short, " +
+			"tokenizer files, ControlNets on a base of another family, a refiner asked to start from noise, " +
+			"sizes that are not a multiple of a latent space's factor or that a graph's fixed size does not take, " +
+			"and every control and input image (decoded in full; over --max-image-pixels refused from its header). " +
+			"Images coop converts (grayscale, translucent, another aspect ratio) are warned about on stderr. " +
+			"No weights are read and no model runs.\n\n" +
 			"--schema-only checks the recipe alone (no model folders, images or files), for recipes written for " +
-			"another machine.\n\n" +
+			"another machine. The --max-* flags change the limits recipes are checked against, as for coop run.\n\n" +
 			"Exit status: 0 when every recipe is valid, 2 when one is not.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "set", Usage: "override a recipe field, path=value (repeatable)"},
 			&cli.BoolFlag{Name: "schema-only", Usage: "check the recipe alone, without its model folders and files"},
-		},
+		}, limitFlags()...),
 		Action:       validateAction,
 		OnUsageError: usageError,
 	})
@@ -39,9 +43,14 @@ func validateAction(ctx context.Context, cmd *cli.Command) error {
 		return badInputf("validate: give one or more recipe files")
 	}
 	stdout, stderr := cmd.Root().Writer, cmd.Root().ErrWriter
+	lim, err := limits(cmd)
+	if err != nil {
+		return err
+	}
 	bad := 0
 	for _, path := range cmd.Args().Slice() {
-		summary, err := validateRecipe(path, cmd.StringSlice("set"), cmd.Bool("schema-only"))
+		loader := recipes.Loader{Sets: cmd.StringSlice("set"), SkipFileChecks: cmd.Bool("schema-only"), Limits: lim}
+		summary, err := validateRecipe(path, loader, func(w string) { fmt.Fprintf(stderr, "coop: warning: %s\n", w) })
 		if err != nil {
 			bad++
 			for _, line := range errorLines(err) {
@@ -73,12 +82,14 @@ func errorLines(err error) []string {
 	return strings.Split(err.Error(), "\n")
 }
 
-// validateRecipe checks one recipe and summarises it.
-func validateRecipe(path string, sets []string, schemaOnly bool) (string, error) {
-	r, err := recipes.Loader{Sets: sets, SkipFileChecks: schemaOnly}.Load(path)
+// validateRecipe checks one recipe with loader and summarises it; warn
+// gets the warnings about its images.
+func validateRecipe(path string, loader recipes.Loader, warn func(string)) (string, error) {
+	r, err := loader.Load(path)
 	if err != nil {
 		return "", err
 	}
+	schemaOnly := loader.SkipFileChecks
 	variants, err := recipes.Expand(r)
 	if err != nil {
 		return "", err
@@ -91,11 +102,13 @@ func validateRecipe(path string, sets []string, schemaOnly bool) (string, error)
 	if schemaOnly {
 		return summary + "; models not checked", nil
 	}
+	warned := map[string]bool{}
 	for _, v := range variants {
-		if _, err := job.Prepare(v.Recipe); err != nil {
+		j, err := job.Prepare(v.Recipe)
+		if err != nil {
 			return "", withVariant(err, v)
 		}
-		if err := checkImages(v.Recipe); err != nil {
+		if err := checkImages(j, warned, warn); err != nil {
 			return "", withVariant(err, v)
 		}
 	}

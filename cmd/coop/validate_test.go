@@ -32,7 +32,7 @@ var validateCases = []struct {
 	{"steps out of range", strings.Replace(validateBase, "steps: 20", "steps: »0", 1), "must be between 1 and 1000"},
 	{"steps not a number", strings.Replace(validateBase, "steps: 20", "steps: »many", 1), "integer"},
 	{"unknown sampler", validateBase + "sampler: »eulr\n", `unknown sampler "eulr"`},
-	{"negative guidance", validateBase + "guidance: »-1\n", "must not be negative"},
+	{"negative guidance", validateBase + "guidance: »-1\n", "must be between 0 and 100, got -1"},
 	{"seed and seeds", validateBase + "»seeds: [1, 2]\n", "seed or seeds, not both"},
 	{"a seed twice", strings.Replace(validateBase, "seed: 1", "seeds: [3, »3]", 1), "listed twice"},
 	{"negative width", validateBase + "width: »-8\n", "must be positive"},

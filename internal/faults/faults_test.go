@@ -2,10 +2,12 @@ package faults_test
 
 import (
 	"context"
+	"errors"
 	"image"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/coop-diffusion/coop/internal/faults"
@@ -114,6 +116,24 @@ func TestRewriteModelBodies(t *testing.T) {
 	}
 }
 
+// An unknown operator keeps the signature readable and makes ONNX Runtime
+// refuse the file.
+func TestRewriteModelUnknownOp(t *testing.T) {
+	orttest.Init(t)
+	path := unet(t)
+	if err := faults.RewriteModel(path, faults.Options{Body: faults.UnknownOp}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := onnx.ReadSignature(path); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ort.Open(path, ort.SessionOptions{})
+	var rej *ort.RejectedError
+	if !errors.As(err, &rej) || !strings.Contains(err.Error(), "CoopNoSuchOperator") {
+		t.Errorf("Open: %v, want a RejectedError naming CoopNoSuchOperator", err)
+	}
+}
+
 func TestRewriteModelEdit(t *testing.T) {
 	path := unet(t)
 	err := faults.RewriteModel(path, faults.Options{Opset: 99, Edit: func(sig *onnx.Signature) {
@@ -148,6 +168,34 @@ func TestTruncateAndOverwrite(t *testing.T) {
 	}
 	if err := faults.Truncate(path, 100); err == nil {
 		t.Error("keeping more bytes than the file has succeeded")
+	}
+}
+
+// The bomb is a valid PNG of the size it claims, tiny on disk.
+func TestWritePNGBomb(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bomb.png")
+	if err := faults.WritePNGBomb(path, 3000, 2000); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() > 4096 {
+		t.Errorf("a 3000x2000 bomb takes %d bytes", st.Size())
+	}
+	img, err := latent.ImageReader{MaxPixels: 3000 * 2000}.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Bounds() != image.Rect(0, 0, 3000, 2000) {
+		t.Errorf("bounds %v", img.Bounds())
+	}
+	if r, g, b, a := img.At(2999, 1999).RGBA(); r|g|b != 0 || a != 0xffff {
+		t.Errorf("pixel (%d, %d, %d, %d), want opaque black", r, g, b, a)
+	}
+	if _, err := (latent.ImageReader{MaxPixels: 3000*2000 - 1}).Read(path); !errors.Is(err, latent.ErrImageTooLarge) {
+		t.Errorf("one pixel over the limit: %v", err)
 	}
 }
 

@@ -2,7 +2,10 @@ package faults
 
 import (
 	"bytes"
+	"compress/zlib"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/png"
@@ -86,4 +89,55 @@ func WriteImage(path string, kind ImageKind, width, height int) error {
 		return err
 	}
 	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// WritePNGBomb writes a complete, valid PNG of width x height black
+// pixels in 1-bit grayscale: its rows compress about a thousandfold, so a
+// 20000 x 20000 image is a 50 KB file that decodes into 400 MB of
+// image.Gray and 4.8 GB of float32 tensor. Readers must refuse it from its
+// header.
+func WritePNGBomb(path string, width, height int) error {
+	if width <= 0 || height <= 0 || width > 1<<31-1 || height > 1<<31-1 {
+		return fmt.Errorf("png bomb of %dx%d px: sizes must be positive and fit 31 bits", width, height)
+	}
+	var out bytes.Buffer
+	out.WriteString("\x89PNG\r\n\x1a\n")
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], uint32(width))
+	binary.BigEndian.PutUint32(ihdr[4:], uint32(height))
+	ihdr[8], ihdr[9] = 1, 0 // bit depth 1, grayscale; compression, filter, interlace 0
+	writeChunk(&out, "IHDR", ihdr)
+	// Each row is a filter byte (0, none) and width/8 bytes of zeros.
+	var idat bytes.Buffer
+	zw, err := zlib.NewWriterLevel(&idat, zlib.BestCompression)
+	if err != nil {
+		return err
+	}
+	row := make([]byte, 1+(width+7)/8)
+	for range height {
+		if _, err := zw.Write(row); err != nil {
+			return err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	writeChunk(&out, "IDAT", idat.Bytes())
+	writeChunk(&out, "IEND", nil)
+	return os.WriteFile(path, out.Bytes(), 0o644)
+}
+
+// writeChunk appends a PNG chunk: length, type, data and CRC-32 of type
+// and data.
+func writeChunk(w *bytes.Buffer, typ string, data []byte) {
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(data)))
+	w.Write(n[:])
+	crc := crc32.NewIEEE()
+	crc.Write([]byte(typ))
+	crc.Write(data)
+	w.WriteString(typ)
+	w.Write(data)
+	binary.BigEndian.PutUint32(n[:], crc.Sum32())
+	w.Write(n[:])
 }

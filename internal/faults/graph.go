@@ -27,6 +27,11 @@ const (
 	// its terminate flag between the nodes, and a call takes time
 	// proportional to Depth.
 	Slow
+	// UnknownOp passes the first input through a node of an operator no
+	// runtime implements (CoopNoSuchOperator in the default domain): the
+	// file reads as a model and its signature is intact, but ONNX Runtime
+	// refuses to load it.
+	UnknownOp
 )
 
 // Options say how RewriteModel changes a model file.
@@ -99,6 +104,8 @@ func Graph(sig *onnx.Signature, o Options) (*onnx.Builder, error) {
 		x = b.Op("MatMul", []string{x, b.Constant("identity", []int64{n, n}, permutation(n, 0))}, nil)
 	case NaN:
 		x = b.Op("Mul", []string{x, b.Scalar("nan", float32(math.NaN()))}, nil)
+	case UnknownOp:
+		x = b.Op("CoopNoSuchOperator", []string{x}, nil)
 	case Slow:
 		if o.Depth < 1 {
 			return nil, fmt.Errorf("a slow graph needs a depth of at least 1, got %d", o.Depth)

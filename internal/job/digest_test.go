@@ -214,6 +214,12 @@ func TestResolvedCompilesToTheSamePlan(t *testing.T) {
 			if r.Models[name].SHA256 != d {
 				t.Errorf("%s: model %s records %q, want %s", c.name, name, r.Models[name].SHA256, d)
 			}
+			// A prior decoded through a decoder keeps it, with its stage B
+			// steps written out.
+			if m, given := r.Models[name], p.job.Recipe.Models[name]; m.Decoder != given.Decoder || m.Decoder != "" && m.DecoderSteps == 0 ||
+				given.DecoderSteps != 0 && m.DecoderSteps != given.DecoderSteps {
+				t.Errorf("%s: model %s resolved with decoder %q, %d steps; the recipe gives %q, %d steps", c.name, name, m.Decoder, m.DecoderSteps, given.Decoder, given.DecoderSteps)
+			}
 		}
 		for _, s := range r.Stages {
 			if s.Steps == 0 || s.Sampler == "" || s.Width == 0 {

@@ -22,9 +22,10 @@ func engineModel(name string, m *adapters.Model) *coop.Model {
 // cores shared by the participants of the busiest stage that uses the
 // model, since the engine runs them concurrently (two participants on two
 // cores get one thread each). ControlNets run inside their participant's
-// prediction and share its count. A model that only decodes the estimate
-// a stage enters with (renoise) runs alone then, and models no stage uses
-// get every core.
+// prediction and share its count, and so does the decoder whose stage B
+// and A decode a Stable Cascade prior's latents (recipe field decoder:).
+// A model that only decodes the estimate a stage enters with (renoise)
+// runs alone then, and models no stage uses get every core.
 func (j *Job) IntraOpThreads(name string) int {
 	return intraOpThreads(j, name, runtime.NumCPU())
 }
@@ -34,6 +35,12 @@ func intraOpThreads(j *Job, name string, cores int) int {
 	for _, st := range j.Plan.Stages {
 		for _, p := range st.Participants {
 			uses := p.Model == name
+			if j.Recipe != nil {
+				if rm := j.Recipe.Models[p.Model]; rm != nil && rm.Decoder == name {
+					// The decoder's stage B and A decode p's latents.
+					uses = true
+				}
+			}
 			for _, c := range p.Controls {
 				uses = uses || c.Model == name
 			}

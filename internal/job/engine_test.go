@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/coop-diffusion/coop/graphs"
+	"github.com/coop-diffusion/coop/recipes"
 )
 
 func TestIntraOpThreads(t *testing.T) {
@@ -16,9 +17,9 @@ func TestIntraOpThreads(t *testing.T) {
 	}
 	j := &Job{Plan: &graphs.Plan{Stages: []*graphs.Stage{
 		{Participants: []*graphs.Participant{part("small")}},
-		{Entry: graphs.Renoise, Participants: []*graphs.Participant{part("xl", "cn"), part("sd"), part("sd21")}},
+		{Entry: graphs.Renoise, Participants: []*graphs.Participant{part("xl", "cn"), part("sd"), part("prior")}},
 		{Entry: graphs.Continue, Participants: []*graphs.Participant{part("xl")}},
-	}}}
+	}}, Recipe: &recipes.Recipe{Models: map[string]*recipes.Model{"prior": {Decoder: "dec"}, "dec": {}}}}
 	for _, c := range []struct {
 		model       string
 		cores, want int
@@ -29,6 +30,7 @@ func TestIntraOpThreads(t *testing.T) {
 		{"cn", 6, 2},     // a ControlNet shares its participant's count
 		{"sd", 1, 1},     // never less than one
 		{"unused", 8, 8}, // no stage: every core
+		{"dec", 6, 2},    // decodes the prior's latents, sharing its count
 	} {
 		if got := intraOpThreads(j, c.model, c.cores); got != c.want {
 			t.Errorf("%s on %d cores: %d threads, want %d", c.model, c.cores, got, c.want)

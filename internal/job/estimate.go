@@ -24,7 +24,10 @@ import (
 // the fused estimate carried back before each prediction after its first,
 // and when it joins a stage already under way starts from the primary's
 // estimate carried over; a stage entered by renoise or naive carries the
-// clean estimate over, and the final latent is decoded once.
+// clean estimate over, and the final latent is decoded once. Every decode
+// of a Stable Cascade prior whose recipe entry names a decoder runs that
+// decoder's stage B for its steps (cascade.Bridge): those evaluations count
+// under the decoder's name, with no predictions.
 type Estimate struct {
 	Stages []StageEstimate `json:"stages"`
 	// Models lists the denoising models' predictions and graph
@@ -67,16 +70,23 @@ type StageEstimate struct {
 	Participants []ParticipantEstimate `json:"participants"`
 	// PerStep is the cost of each of the stage's steps.
 	PerStep []StepCost `json:"per_step"`
-	// ModelEvaluations sums PerStep's evaluations.
+	// EntryEvaluations are the stage B evaluations of the entry carry, when
+	// a prior decoded through a decoder hands over.
+	EntryEvaluations int `json:"entry_evaluations,omitempty"`
+	// ModelEvaluations sums PerStep's evaluations and EntryEvaluations.
 	ModelEvaluations int `json:"model_evaluations"`
 }
 
 // StepCost is what one step costs.
 type StepCost struct {
-	// Evaluations are denoiser graph evaluations; ControlNet the split
-	// ControlNets' evaluations.
+	// Evaluations are denoiser graph evaluations, those of Stable Cascade
+	// stage B inside the step's bridge decodes included; ControlNet the
+	// split ControlNets' evaluations.
 	Evaluations int `json:"evaluations"`
-	ControlNet  int `json:"controlnet"`
+	// BridgeEvaluations is the part of Evaluations spent decoding a
+	// prior's latents through a decoder's stage B.
+	BridgeEvaluations int `json:"bridge_evaluations,omitempty"`
+	ControlNet        int `json:"controlnet"`
 	// Carries are pixel-bridge carries (one decode and one encode each).
 	Carries int `json:"carries"`
 }
@@ -159,12 +169,19 @@ type MemoryEstimate struct {
 // in one batch (adapters/internal/denoise.Denoiser).
 type batcher interface{ BatchedGuidance() bool }
 
+// sampledDecoder is implemented by autoencoders whose decode runs another
+// model's denoiser (cascade.Bridge).
+type sampledDecoder interface {
+	Decoder() string
+	CallsPerDecode() int
+}
+
 // Estimate works out what running the job's plan costs on the models ms
 // (which need not have opened sessions: Load opens none until the first
 // evaluation).
 func (j *Job) Estimate(ms *Models) (*Estimate, error) {
 	e := &estimator{job: j, ms: ms, bridges: map[[3]string]*coop.BridgeReport{},
-		models: map[string]*ModelEstimate{}, cns: map[string]int{}}
+		models: map[string]*ModelEstimate{}, cns: map[string]int{}, bridgeBuffers: map[string]bool{}}
 	est := &Estimate{}
 	var prevPrimary string
 	for si, st := range j.Plan.Stages {
@@ -224,9 +241,14 @@ type estimator struct {
 	models  map[string]*ModelEstimate
 	cns     map[string]int
 	buffers int64 // float32 values
+	// bridgeBuffers records the priors whose stage B buffers are counted.
+	bridgeBuffers map[string]bool
 }
 
-func (e *estimator) carry(from, to, kind string, dec, enc int) {
+// carry counts dec decodes by model from's autoencoder and enc encodes by
+// to's, and returns the denoiser evaluations the decodes cost (stage B's,
+// for a prior decoded through a decoder).
+func (e *estimator) carry(from, to, kind string, dec, enc int) int {
 	key := [3]string{from, to, kind}
 	b := e.bridges[key]
 	if b == nil {
@@ -235,17 +257,64 @@ func (e *estimator) carry(from, to, kind string, dec, enc int) {
 	}
 	b.Decodes += dec
 	b.Encodes += enc
+	return e.decodeCost(from, dec)
+}
+
+// decodeCost counts the stage B evaluations of n decodes by model name's
+// autoencoder under the decoder's name, and returns them.
+func (e *estimator) decodeCost(name string, n int) int {
+	cm := e.ms.ByName[name]
+	if cm == nil || n == 0 {
+		return 0
+	}
+	sd, ok := cm.VAE.(sampledDecoder)
+	if !ok {
+		return 0
+	}
+	calls := n * sd.CallsPerDecode()
+	m := e.models[sd.Decoder()]
+	if m == nil {
+		m = &ModelEstimate{Name: sd.Decoder()}
+		e.models[sd.Decoder()] = m
+	}
+	m.Calls += calls
+	return calls
 }
 
 // bridge counts one carry of a participant's bridge: through an
 // interposer file when one is named, else through pixels (a decode and an
-// encode).
-func (e *estimator) bridge(from, to, interposerFile string) {
+// encode). It returns the denoiser evaluations of the decode.
+func (e *estimator) bridge(from, to, interposerFile string) int {
 	if interposerFile != "" {
-		e.carry(from, to, "interposer", 0, 0)
+		return e.carry(from, to, "interposer", 0, 0)
+	}
+	return e.carry(from, to, "pixel", 1, 1)
+}
+
+// countBridgeBuffers adds, once per model, the buffers of a stage B loop
+// that decodes model name's latents at h x w pixels: its state, model
+// input and prediction, the denoiser's sample and output, the noise it
+// keeps (about one latent per step) and the pooled text embedding.
+func (e *estimator) countBridgeBuffers(name string, h, w int) {
+	cm := e.ms.ByName[name]
+	if cm == nil || e.bridgeBuffers[name] {
 		return
 	}
-	e.carry(from, to, "pixel", 1, 1)
+	sd, ok := cm.VAE.(sampledDecoder)
+	if !ok {
+		return
+	}
+	dec := e.ms.ByName[sd.Decoder()]
+	if dec == nil || dec.VAE == nil {
+		return
+	}
+	sp := dec.VAE.Space()
+	lh, lw, err := sp.LatentSize(h, w)
+	if err != nil {
+		return
+	}
+	e.bridgeBuffers[name] = true
+	e.buffers += int64(5+sd.CallsPerDecode())*int64(sp.Channels*lh*lw) + 1280
 }
 
 // end is a participant's latent space at a pixel size.
@@ -316,7 +385,8 @@ func (e *estimator) stage(si int, st *graphs.Stage, prevPrimary string) (StageEs
 	e.buffers += 5 * primLen
 	if st.Entry == graphs.Renoise || st.Entry == graphs.Naive {
 		se.EntryCarry = true
-		e.carry(prevPrimary, primName, "pixel", 1, 1)
+		se.EntryEvaluations = e.carry(prevPrimary, primName, "pixel", 1, 1)
+		se.ModelEvaluations += se.EntryEvaluations
 	}
 
 	n := st.Steps()
@@ -382,6 +452,7 @@ func (e *estimator) stage(si int, st *graphs.Stage, prevPrimary string) (StageEs
 			// to the primary, and the two bridges' pixel buffers.
 			e.buffers += 4*l + primLen + 2*3*int64(h*w+st.Height*st.Width)
 		}
+		e.countBridgeBuffers(p.Model, h, w)
 		parts[j] = ps
 	}
 
@@ -430,7 +501,7 @@ func (e *estimator) stage(si int, st *graphs.Stage, prevPrimary string) (StageEs
 			fromPrimary := func() {
 				ps.est.FromPrimary++
 				cost.Carries++
-				e.bridge(primName, p.Model, p.Bridge.Back)
+				cost.BridgeEvaluations += e.bridge(primName, p.Model, p.Bridge.Back)
 			}
 			if !ps.live {
 				// Joining: from the primary's noise at the very start,
@@ -450,7 +521,7 @@ func (e *estimator) stage(si int, st *graphs.Stage, prevPrimary string) (StageEs
 				predict(ps, p)
 				ps.est.ToPrimary++
 				cost.Carries++
-				e.bridge(p.Model, primName, p.Bridge.Interposer)
+				cost.BridgeEvaluations += e.bridge(p.Model, primName, p.Bridge.Interposer)
 				ps.lastBridge = k
 			}
 		}
@@ -469,6 +540,7 @@ func (e *estimator) stage(si int, st *graphs.Stage, prevPrimary string) (StageEs
 				ps.behind = true
 			}
 		}
+		cost.Evaluations += cost.BridgeEvaluations
 		se.ModelEvaluations += cost.Evaluations
 	}
 	for _, ps := range parts {
@@ -484,6 +556,24 @@ func (e *estimator) memory() (MemoryEstimate, error) {
 	m := MemoryEstimate{BufferBytes: 4 * e.buffers, Files: map[string][]ModelFile{}}
 	plan := e.job.Plan
 	first, last := plan.FirstUse(), plan.LastUse()
+	// A decoder whose stage B and A decode a prior's latents is open
+	// while the prior is.
+	for _, name := range e.job.Recipe.ModelNames() {
+		rm := e.job.Recipe.Models[name]
+		if rm == nil || rm.Decoder == "" {
+			continue
+		}
+		f, ok := first[name]
+		if !ok {
+			continue
+		}
+		if df, ok := first[rm.Decoder]; !ok || f < df {
+			first[rm.Decoder] = f
+		}
+		if dl, ok := last[rm.Decoder]; !ok || last[name] > dl {
+			last[rm.Decoder] = last[name]
+		}
+	}
 	weight := map[string]int64{}
 	for name := range last {
 		info := e.job.Infos[name]

@@ -2,6 +2,7 @@ package job_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/coop-diffusion/coop/coop"
@@ -12,7 +13,8 @@ import (
 // guidance in one batch or two calls, unguided participants, windows and
 // weight curves that make a foreign participant drop out and rejoin,
 // bridging every k-th step, split, fused and zero-scale ControlNets, each
-// stage entry, img2img and Stable Cascade.
+// stage entry, img2img, Stable Cascade, and a Cascade prior whose decodes
+// run a decoder's stage B.
 var estimateCases = []struct{ name, yaml string }{
 	{"fixed batch and a foreign participant bridged every 3 steps", `
 version: 1
@@ -97,6 +99,30 @@ steps: 6
 stages:
   - {model: prior, transition: condition}
   - {model: decoder, steps: 4}
+`},
+	{"a Cascade prior decoded through stage B and A: a renoise entry and bridges every 2 steps", `
+version: 1
+models:
+  sd: {path: sd15}
+  prior: {path: cascade-prior, decoder: dec, decoder_steps: 3}
+  dec: {path: cascade-decoder}
+prompt: a photo of a cat
+seed: 7
+steps: 8
+stages:
+  - {model: prior, until: 0.3}
+  - participants:
+      - {model: sd}
+      - {model: prior, weight: [[1, 0.5], [0.5, 0.5], [0.4, 0]], bridge: {every: 2}}
+`},
+	{"a Cascade prior alone, its result decoded through stage B and A", `
+version: 1
+models:
+  prior: {path: cascade-prior, decoder: dec}
+  dec: {path: cascade-decoder}
+prompt: a photo of a rocket
+seed: 6
+steps: 5
 `},
 }
 
@@ -191,5 +217,53 @@ func TestEstimateGuidanceCost(t *testing.T) {
 		if got := est.Stages[0].Participants[0].EvalsPerPrediction; got != c.perPred || est.ModelEvaluations != 5*c.perPred {
 			t.Errorf("%s at guidance %s: %d evaluations per prediction, %d in all; want %d and %d", c.folder, c.guidance, got, est.ModelEvaluations, c.perPred, 5*c.perPred)
 		}
+	}
+}
+
+// TestEstimateCountsStageB checks where the plan puts the stage B
+// evaluations of a prior decoded through a decoder: under the decoder's
+// name, in the stage entry's carry and in the steps whose bridges decode.
+func TestEstimateCountsStageB(t *testing.T) {
+	const steps = 3
+	var yaml string
+	for _, c := range estimateCases {
+		if strings.HasPrefix(c.name, "a Cascade prior decoded through stage B") {
+			yaml = c.yaml
+		}
+	}
+	p := prepare(t, yaml)
+	est, err := p.job.Estimate(p.models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decodes := 0
+	for _, b := range est.Bridges {
+		if b.From == "prior" {
+			decodes += b.Decodes
+		}
+	}
+	calls := -1
+	for _, m := range est.Models {
+		if m.Name == "dec" {
+			calls = m.Calls
+			if m.Predictions != 0 {
+				t.Errorf("decoder: %d predictions, want none", m.Predictions)
+			}
+		}
+	}
+	if decodes == 0 || calls != steps*decodes {
+		t.Errorf("decoder: %d calls for %d decodes of the prior's latents, want %d each", calls, decodes, steps)
+	}
+	entry, inSteps := est.Stages[1].EntryEvaluations, 0
+	for _, c := range est.Stages[1].PerStep {
+		inSteps += c.BridgeEvaluations
+	}
+	if entry != steps || entry+inSteps != calls {
+		t.Errorf("stage B evaluations: %d at the renoise entry, %d in the steps; want %d and %d", entry, inSteps, steps, calls-steps)
+	}
+	// The decoder's weights are open while the prior is, though no stage
+	// names it.
+	if len(est.Memory.Files["dec"]) == 0 {
+		t.Errorf("the memory estimate counts no weights of the decoder: %v", est.Memory.Files)
 	}
 }

@@ -28,9 +28,12 @@ type Job struct {
 	Plan  *graphs.Plan
 }
 
-// Prepare checks every model the recipe names, from signatures and
-// configuration files only, and compiles the plan. Errors name the recipe
-// field at fault (FILE:LINE:COL) and the model.
+// Prepare checks every model the recipe names, from signatures,
+// configuration files, tokenizers and the sizes of weight files only (see
+// adapters.Check), compiles the plan, and checks it against the models:
+// sizes a denoiser's graph does not take, interposers between the wrong
+// spaces. Errors name the recipe field at fault (FILE:LINE:COL) and the
+// model. Images are checked apart (CheckImages): they take decoding.
 func Prepare(r *recipes.Recipe) (*Job, error) {
 	infos := map[string]*adapters.Info{}
 	for _, name := range r.ModelNames() {
@@ -41,8 +44,14 @@ func Prepare(r *recipes.Recipe) (*Job, error) {
 		}
 		infos[name] = info
 	}
+	if err := checkDecoders(r, infos); err != nil {
+		return nil, err
+	}
 	plan, err := graphs.Compile(r, infos)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkSizes(r, plan, infos); err != nil {
 		return nil, err
 	}
 	if err := checkInterposers(r, plan, infos); err != nil {
@@ -72,9 +81,12 @@ func (j *Job) SessionOptions() ort.SessionOptions {
 }
 
 // Load opens the models the plan uses. opts.Name and FamilyOverride are
-// set per model from the recipe.
+// set per model from the recipe. Each recipe model loads once; a Stable
+// Cascade prior that names a decoder gets an autoencoder decoding through
+// that model's stage B and A (cascade.Bridge), which shares its parts.
 func (j *Job) Load(ctx context.Context, opts adapters.LoadOptions) (*Models, error) {
 	ms := &Models{ByName: map[string]*coop.Model{}}
+	loaded := map[string]*adapters.Model{}
 	for _, name := range j.Recipe.ModelNames() {
 		rm := j.Recipe.Models[name]
 		o := j.sessionFor(name, opts)
@@ -85,7 +97,12 @@ func (j *Job) Load(ctx context.Context, opts adapters.LoadOptions) (*Models, err
 			return nil, fmt.Errorf("loading model %s: %w", name, err)
 		}
 		ms.loaded = append(ms.loaded, m)
+		loaded[name] = m
 		ms.ByName[name] = engineModel(name, m)
+	}
+	if err := j.bridgeDecoders(ms, loaded); err != nil {
+		ms.Close()
+		return nil, err
 	}
 	return ms, nil
 }
@@ -110,7 +127,8 @@ type RunOptions struct {
 func (j *Job) Run(ctx context.Context, ms *Models, o RunOptions) (*coop.Result, error) {
 	plan := *j.Plan
 	plan.Seed = o.Seed
-	e := &coop.Engine{Models: ms.ByName, Progress: o.Progress, OnEnter: o.OnEnter, Release: o.Release, Concurrency: o.Concurrency}
+	e := &coop.Engine{Models: ms.ByName, Progress: o.Progress, OnEnter: o.OnEnter, Release: o.Release, Concurrency: o.Concurrency,
+		LoadImage: j.ImageReader().Load}
 	return e.Run(ctx, &plan)
 }
 

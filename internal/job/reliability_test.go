@@ -122,16 +122,22 @@ stages: [{name: only, model: sd}]
 			m.Denoiser = &faultyDenoiser{Denoiser: orig, at: 2, value: inf}
 			return func() { m.Denoiser = orig }
 		}, coop.NonFiniteError{Stage: "blend", Step: 2, Model: "xl", What: "the noise prediction"}},
-		// A bridge's encoder is not a prediction: what it spoils shows in
-		// the fused prediction, which belongs to the primary's trajectory.
-		// The foreign participant's prediction reaches sd's space through
-		// sd's encoder once per step; its fourth encode is step 4's.
-		{"NaN from a bridge at step 4", twoSpaces, func(ms map[string]*coop.Model) func() {
+		// A bridge's encoder and decoder are named with the bridge, not
+		// blamed on the primary's fused prediction. The foreign
+		// participant's prediction reaches sd's space through xl's decoder
+		// and sd's encoder once per step; the fourth encode is step 4's.
+		{"NaN from a bridge's encoder at step 4", twoSpaces, func(ms map[string]*coop.Model) func() {
 			m := ms["sd"]
 			orig := m.VAE
 			m.VAE = &faultyVAE{Autoencoder: orig, at: 4, value: nan}
 			return func() { m.VAE = orig }
-		}, coop.NonFiniteError{Stage: "blend", Step: 4, Model: "sd", What: "the fused prediction"}},
+		}, coop.NonFiniteError{Stage: "blend", Step: 4, Model: "sd", What: "the encoded latent", Bridge: "xl@512x512 -> sd@512x512"}},
+		{"Inf from a bridge's decoder at step 2", twoSpaces, func(ms map[string]*coop.Model) func() {
+			m := ms["xl"]
+			orig := m.VAE
+			m.VAE = &faultyVAE{Autoencoder: orig, decode: true, at: 2, value: inf}
+			return func() { m.VAE = orig }
+		}, coop.NonFiniteError{Stage: "blend", Step: 2, Model: "xl", What: "the decoded image", Bridge: "xl@512x512 -> sd@512x512"}},
 		{"Inf in the decoded image", `
 version: 1
 models:
@@ -385,7 +391,10 @@ func TestLimitsRefuseBeforeAllocation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("6144 px under a limit of 8192: %v", err)
 	}
-	if _, err := job.Prepare(r); err != nil {
-		t.Errorf("preparing 6144 x 512 px: %v", err)
+	// Past the recipe reader the models decide: the zoo's sd15 unet fixes
+	// its latent at 64 x 64, so Prepare refuses 6144 px at the width
+	// field, before any model runs.
+	if _, err := job.Prepare(r); err == nil || !strings.Contains(err.Error(), "test.yaml:5:8: width:") || !strings.Contains(err.Error(), "takes only 512x512 px images") {
+		t.Errorf("preparing 6144 x 512 px on a unet of 64 x 64 latents: %v", err)
 	}
 }

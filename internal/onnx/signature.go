@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strconv"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -32,6 +33,47 @@ type Signature struct {
 	// to the model's folder, each once, in order of first use.
 	ExternalData  bool
 	ExternalFiles []string
+	// External lists every initializer that stores its bytes outside the
+	// model file, in file order, with where its bytes lie: what
+	// CheckExternalData compares with the data files' sizes.
+	External []ExternalTensor
+}
+
+// ExternalTensor is an initializer whose bytes lie in an external data
+// file: the TensorProto's external_data entries "location", "offset" and
+// "length", with its declared type and dims.
+type ExternalTensor struct {
+	Name string
+	// Location is the data file, relative to the model's folder.
+	Location string
+	// Offset is where the bytes start in the file (0 when not given).
+	Offset int64
+	// Length is the number of bytes; -1 when the entry does not give it,
+	// and the tensor's type and dims then tell it (see Bytes).
+	Length   int64
+	ElemType ElemType
+	Dims     []int64
+}
+
+// Bytes is the number of bytes the tensor takes in its data file: Length
+// when given, else the product of its dims times its element size; -1
+// when neither tells (a string tensor without a length).
+func (t ExternalTensor) Bytes() int64 {
+	if t.Length >= 0 {
+		return t.Length
+	}
+	size := int64(t.ElemType.Size())
+	if size == 0 {
+		return -1
+	}
+	n := size
+	for _, d := range t.Dims {
+		if d < 0 || (d > 0 && n > math.MaxInt64/d) {
+			return -1
+		}
+		n *= d
+	}
+	return n
 }
 
 // Input returns the graph input called name, or nil.
@@ -420,6 +462,7 @@ func (p *parser) model() (*Signature, error) {
 	sig.Initializers = len(g.initializers)
 	sig.ExternalFiles = g.externalFiles
 	sig.ExternalData = g.external
+	sig.External = g.externalTensors
 	for _, in := range g.inputs {
 		if _, ok := g.initializers[in.Name]; !ok {
 			sig.Inputs = append(sig.Inputs, in)
@@ -448,12 +491,13 @@ func (p *parser) opset(f field) (Opset, error) {
 }
 
 type graphInfo struct {
-	name          string
-	inputs        []ValueInfo
-	outputs       []ValueInfo
-	initializers  map[string]struct{}
-	external      bool
-	externalFiles []string
+	name            string
+	inputs          []ValueInfo
+	outputs         []ValueInfo
+	initializers    map[string]struct{}
+	external        bool
+	externalFiles   []string
+	externalTensors []ExternalTensor
 }
 
 func (p *parser) graph(f field, g *graphInfo) error {
@@ -509,11 +553,12 @@ func (p *parser) graph(f field, g *graphInfo) error {
 	})
 }
 
-// initializer reads a TensorProto's name and where its data lives, and
-// skips its data.
+// initializer reads a TensorProto's name, type, dims and where its data
+// lives, and skips its data.
 func (p *parser) initializer(f field, g *graphInfo, what string) error {
 	var name string
 	var locations []string
+	ext := ExternalTensor{Length: -1}
 	external := false
 	err := p.walk(f.start, f.end, what, func(f field) error {
 		var err error
@@ -524,6 +569,12 @@ func (p *parser) initializer(f field, g *graphInfo, what string) error {
 		switch f.num {
 		case tensorName:
 			name, err = p.str(f, what, "name")
+		case tensorDataType:
+			var t int64
+			t, err = p.int(f, ctx, "data_type")
+			ext.ElemType = ElemType(t)
+		case tensorDims:
+			err = p.dims(f, ctx, &ext.Dims)
 		case tensorDataLocation:
 			var loc int64
 			loc, err = p.int(f, ctx, "data_location")
@@ -533,6 +584,7 @@ func (p *parser) initializer(f field, g *graphInfo, what string) error {
 				return err
 			}
 			var key, value string
+			at := f.at
 			err = p.walk(f.start, f.end, ctx, func(f field) error {
 				var err error
 				switch f.num {
@@ -543,8 +595,23 @@ func (p *parser) initializer(f field, g *graphInfo, what string) error {
 				}
 				return err
 			})
-			if key == "location" {
+			if err != nil {
+				return err
+			}
+			switch key {
+			case "location":
 				locations = append(locations, value)
+				ext.Location = value
+			case "offset", "length":
+				n, perr := strconv.ParseInt(value, 10, 64)
+				if perr != nil || n < 0 {
+					return p.corrupt(at, ctx, "external_data %s %q is not a byte count", key, value)
+				}
+				if key == "offset" {
+					ext.Offset = n
+				} else {
+					ext.Length = n
+				}
 			}
 		default:
 			err = p.skip(f, ctx)
@@ -566,8 +633,46 @@ func (p *parser) initializer(f field, g *graphInfo, what string) error {
 				g.externalFiles = append(g.externalFiles, loc)
 			}
 		}
+		ext.Name = name
+		g.externalTensors = append(g.externalTensors, ext)
 	}
 	return nil
+}
+
+// maxDims bounds the dims the reader keeps of one initializer; no tensor
+// has more than a handful, and the bound keeps a corrupt packed field from
+// turning into a huge allocation.
+const maxDims = 64
+
+// dims appends a TensorProto's dims, packed or not.
+func (p *parser) dims(f field, what string, dst *[]int64) error {
+	add := func(v uint64) error {
+		if len(*dst) >= maxDims {
+			return p.corrupt(f.at, what, "more than %d dims", maxDims)
+		}
+		*dst = append(*dst, int64(v))
+		return nil
+	}
+	switch f.typ {
+	case protowire.VarintType:
+		return add(f.v)
+	case protowire.BytesType:
+		if f.end > p.size {
+			return p.truncated(what)
+		}
+		for pos := f.start; pos < f.end; {
+			v, next, err := p.varint(pos, f.end, what)
+			if err != nil {
+				return err
+			}
+			if err := add(v); err != nil {
+				return err
+			}
+			pos = next
+		}
+		return nil
+	}
+	return p.corrupt(f.at, what, "field %d (dims) has wire type %d", f.num, f.typ)
 }
 
 func (p *parser) valueInfo(f field, what string) (ValueInfo, error) {

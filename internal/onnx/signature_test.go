@@ -301,6 +301,10 @@ func FuzzReadSignature(f *testing.F) {
 	seeds = append(seeds, mustBytes(f, ext))
 	head, tail := hugeModel(f, 16)
 	seeds = append(seeds, append(append(head, make([]byte, 16)...), tail...))
+	// External data entries with packed dims, the fields CheckExternalData
+	// reads.
+	seeds = append(seeds, append(mustBytes(f, unetLike()), graphField(externalInitializer("w", []int64{2, 5},
+		[2]string{"location", "model.onnx_data"}, [2]string{"offset", "4096"}, [2]string{"length", "40"}))...))
 	for _, s := range seeds[:2] {
 		for _, n := range []int{1, 7, len(s) / 3, len(s) / 2, len(s) - 1} {
 			seeds = append(seeds, s[:n])

@@ -79,7 +79,25 @@ type SessionOptions struct {
 	// kernels avoid non-deterministic algorithms) and cuDNN's default
 	// convolution algorithm instead of per-run benchmarking.
 	Deterministic bool
+	// Spin lets the threads of ONNX Runtime's pools spin while they wait
+	// for work, ONNX Runtime's own default. Off (the zero value), coop sets
+	// session.intra_op.allow_spinning and session.inter_op.allow_spinning
+	// to 0: idle threads sleep. A spinning thread keeps a core busy between
+	// the graph's parallel sections and between runs, which is the core
+	// the engine's Go code and the other participants' sessions need; on
+	// two cores the fixture demo ran up to 3 times slower with two
+	// spinning intra-op threads per session than with sleeping ones
+	// (docs/PERFORMANCE.md). With one intra-op thread there is no pool and
+	// the setting changes nothing.
+	Spin bool
 }
+
+// Session configuration keys of ONNX Runtime
+// (onnxruntime_session_options_config_keys.h).
+const (
+	configIntraOpSpinning = "session.intra_op.allow_spinning"
+	configInterOpSpinning = "session.inter_op.allow_spinning"
+)
 
 // build creates the ONNX Runtime session options; the caller destroys them.
 func (o SessionOptions) build() (*ortgo.SessionOptions, error) {
@@ -121,6 +139,13 @@ func (o SessionOptions) build() (*ortgo.SessionOptions, error) {
 	}
 	if err := so.SetGraphOptimizationLevel(level); err != nil {
 		return nil, fmt.Errorf("optimization level %v: %w", o.OptimizationLevel, err)
+	}
+	if !o.Spin {
+		for _, key := range []string{configIntraOpSpinning, configInterOpSpinning} {
+			if err := so.AddSessionConfigEntry(key, "0"); err != nil {
+				return nil, fmt.Errorf("%s: %w", key, err)
+			}
+		}
 	}
 	if o.Deterministic {
 		if err := so.SetExecutionMode(ortgo.ExecutionModeSequential); err != nil {
@@ -218,7 +243,7 @@ func Open(modelPath string, opts SessionOptions) (*Session, error) {
 	defer so.Destroy()
 	sess, err := ortgo.NewDynamicAdvancedSession(modelPath, inNames, outNames, so)
 	if err != nil {
-		return nil, fmt.Errorf("opening model %s: ONNX Runtime: %w", modelPath, err)
+		return nil, sessionError(modelPath, err)
 	}
 	s.sess = sess
 	return s, nil

@@ -12,10 +12,19 @@ import (
 // resolvedShapes holds the concrete shapes of a run's inputs and the sizes
 // of the symbolic dimensions they fix.
 type resolvedShapes struct {
-	inputs  [][]int64         // by position in sig.Inputs
-	symbols map[string]int64  // dim_param -> size
-	origin  map[string]string // dim_param -> "input \"x\" dimension 0", for errors
+	inputs  [][]int64            // by position in sig.Inputs
+	symbols map[string]int64     // dim_param -> size
+	origin  map[string]dimOrigin // dim_param -> the input dimension that fixed it
 }
+
+// dimOrigin names the input dimension that fixed a symbolic size, for
+// errors; it is formatted only when one is reported.
+type dimOrigin struct {
+	name string
+	axis int
+}
+
+func (o dimOrigin) String() string { return fmt.Sprintf("input %q dimension %d", o.name, o.axis) }
 
 // resolveInputs checks the inputs against the signature and works out the
 // shape each is fed with.
@@ -28,7 +37,7 @@ func (s *Session) resolveInputs(inputs map[string]Input) (*resolvedShapes, error
 	r := &resolvedShapes{
 		inputs:  make([][]int64, len(s.sig.Inputs)),
 		symbols: map[string]int64{},
-		origin:  map[string]string{},
+		origin:  map[string]dimOrigin{},
 	}
 	// Tensors first: they fix the symbolic dimensions that scalars may need.
 	for i, info := range s.sig.Inputs {
@@ -76,13 +85,12 @@ func (s *Session) checkDims(info *onnx.ValueInfo, what string, shape []int64, r 
 			return fmt.Errorf("model %s: %s %q dimension %d is %d (%s), given %d in %s",
 				s.path, what, info.Name, k, d.Value, info.ShapeString(), shape[k], shapeString(shape))
 		case d.Symbolic():
-			where := fmt.Sprintf("%s %q dimension %d", what, info.Name, k)
 			if size, ok := r.symbols[d.Param]; ok && size != shape[k] {
-				return fmt.Errorf("model %s: %s (%s) is %d, but %s (also %s) is %d",
-					s.path, where, d.Param, shape[k], r.origin[d.Param], d.Param, size)
+				return fmt.Errorf("model %s: %s %q dimension %d (%s) is %d, but %s (also %s) is %d",
+					s.path, what, info.Name, k, d.Param, shape[k], r.origin[d.Param], d.Param, size)
 			} else if !ok && what == "input" {
 				r.symbols[d.Param] = shape[k]
-				r.origin[d.Param] = where
+				r.origin[d.Param] = dimOrigin{info.Name, k}
 			}
 		}
 	}

@@ -29,9 +29,11 @@ func ortElemType(t onnx.ElemType) (ortgo.TensorElementDataType, error) {
 	return 0, fmt.Errorf("element type %v is not supported (coop feeds float32, float16, float64, int64 and int32)", t)
 }
 
-// values owns the ONNX Runtime values of one run and destroys them.
+// values owns the ONNX Runtime values of one run and destroys them, and
+// the binary16 buffers they read or write, which go back to halfBuffers.
 type values struct {
 	list []interface{ Destroy() error }
+	half [][]uint16
 }
 
 func (vs *values) track(v interface{ Destroy() error }) { vs.list = append(vs.list, v) }
@@ -41,6 +43,17 @@ func (vs *values) destroy() {
 		v.Destroy()
 	}
 	vs.list = nil
+	for _, b := range vs.half {
+		putHalfBuffer(b)
+	}
+	vs.half = nil
+}
+
+// halfBuffer returns a buffer of n binary16 values for this run.
+func (vs *values) halfBuffer(n int) []uint16 {
+	b := halfBuffer(n)
+	vs.half = append(vs.half, b)
+	return b
 }
 
 // outputCopy moves a finished output into the caller's float32 tensor.
@@ -81,11 +94,9 @@ func (vs *values) input(elem onnx.ElemType, shape []int64, in Input) (ortgo.Valu
 			*(*uint16)(unsafe.Pointer(&cv.Bytes()[0])) = float16.Fromfloat32(float32(in.at(0))).Bits()
 			return cv, nil
 		}
-		bits := make([]uint16, n)
+		bits := vs.halfBuffer(n)
 		if in.kind == floatInput {
-			for i, v := range in.floats[:n] {
-				bits[i] = float16.Fromfloat32(v).Bits()
-			}
+			toHalf(bits, in.floats[:n])
 		} else {
 			for i := range bits {
 				bits[i] = float16.Fromfloat32(float32(in.at(i))).Bits()
@@ -145,12 +156,15 @@ func (vs *values) output(elem onnx.ElemType, shape []int64, t *latent.Tensor, al
 				return float16.Frombits(*(*uint16)(unsafe.Pointer(&cv.Bytes()[0]))).Float32()
 			}), nil
 		}
-		bits := make([]uint16, n)
+		bits := vs.halfBuffer(n)
 		v, err := vs.add(ortgo.NewCustomDataTensor(ortgo.Shape(shape), uint16Bytes(bits), ortgo.TensorElementDataTypeFloat16))
 		if err != nil {
 			return nil, nil, err
 		}
-		return v, copyInto(t, func(i int) float32 { return float16.Frombits(bits[i]).Float32() }), nil
+		if t == nil {
+			return v, nil, nil
+		}
+		return v, func() { fromHalf(t.Data, bits) }, nil
 	}
 	if t == nil {
 		return nil, nil, nil

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/coop-diffusion/coop/adapters"
 	"github.com/coop-diffusion/coop/adapters/controlnet"
@@ -91,6 +92,9 @@ func New(cfg Config) (*Denoiser, error) {
 	if err := m.CheckRank(sample, "input", 4); err != nil {
 		return nil, err
 	}
+	if err := m.CheckFloat(sample, "input"); err != nil {
+		return nil, err
+	}
 	if err := m.CheckDim(sample, "input", 1, cfg.Info.Channels, fmt.Sprintf("the latent channel count (%d in latent space %q)", cfg.Info.Channels, cfg.Info.Space.Name)); err != nil {
 		return nil, err
 	}
@@ -109,6 +113,9 @@ func New(cfg Config) (*Denoiser, error) {
 		return nil, m.Errorf("no output %q (outputs: %s)", in.Output, graph.List(m.Sig.Outputs))
 	}
 	if err := m.CheckRank(out, "output", 4); err != nil {
+		return nil, err
+	}
+	if err := m.CheckFloat(out, "output"); err != nil {
 		return nil, err
 	}
 	if err := m.CheckDim(out, "output", 1, cfg.Info.Channels, "the latent channel count"); err != nil {
@@ -317,6 +324,31 @@ type buffers struct {
 	latentShape, contextShape [3]int
 	effnetShape               [3]int
 	pooledLen                 int
+	// contextFrom and pooledFrom say which embeddings each batch row of
+	// context and pooled holds: a prompt's embeddings stay the same for a
+	// whole run (and across runs of the same prompt), so they are copied
+	// into the batch only when a row's embeddings change.
+	contextFrom, pooledFrom []source
+}
+
+// source identifies the data a batch row was copied from: its first
+// element and length. Embeddings are not modified once made
+// (adapters.Embeddings), so the same slice means the same values; and
+// since p is a pointer the garbage collector follows, the array it points
+// into stays alive, so no other embedding can take its address.
+type source struct {
+	p *float32
+	n int
+}
+
+// fillRow copies src into dst unless *from says dst already holds it.
+func fillRow(dst, src []float32, from *source) {
+	s := source{unsafe.SliceData(src), len(src)}
+	if *from == s {
+		return
+	}
+	copy(dst, src)
+	*from = s
 }
 
 // buffersFor returns the buffers of batch size b for req, reallocating
@@ -353,7 +385,8 @@ func (d *Denoiser) buffersFor(req *adapters.Request, b int) (*buffers, error) {
 		return buf, nil
 	}
 	buf = &buffers{b: b, latentShape: [3]int{c, h, w}, contextShape: ctxShape, effnetShape: effShape, pooledLen: pooledLen,
-		inputs: map[string]ort.Input{}, outputs: map[string]*latent.Tensor{}}
+		inputs: map[string]ort.Input{}, outputs: map[string]*latent.Tensor{},
+		contextFrom: make([]source, b), pooledFrom: make([]source, b)}
 	buf.sample = latent.New(b, c, h, w)
 	buf.inputs[in.Sample] = ort.Float(buf.sample)
 	if in.Context != "" {
@@ -492,14 +525,14 @@ func (d *Denoiser) run(ctx context.Context, req *adapters.Request, t float64, ro
 		}
 		if buf.context != nil {
 			n := emb.Hidden.Len()
-			copy(buf.context.Data[i*n:(i+1)*n], emb.Hidden.Data)
+			fillRow(buf.context.Data[i*n:(i+1)*n], emb.Hidden.Data, &buf.contextFrom[i])
 		}
 		if buf.pooled != nil {
 			if emb.Pooled == nil || emb.Pooled.Len() != buf.pooled.Len()/b {
 				return nil, fmt.Errorf("model %q: pooled text embedding %v, want %d values", d.cfg.Info.Name, emb.Pooled, buf.pooled.Len()/b)
 			}
 			n := emb.Pooled.Len()
-			copy(buf.pooled.Data[i*n:(i+1)*n], emb.Pooled.Data)
+			fillRow(buf.pooled.Data[i*n:(i+1)*n], emb.Pooled.Data, &buf.pooledFrom[i])
 		}
 		if buf.timeIDs != nil {
 			n := buf.timeIDs.Shape[1]

@@ -84,6 +84,18 @@ func Native(g *graph.Model, sample string, factor float64, def adapters.Size) ad
 	return def
 }
 
+// FixedLatent returns the latent height and width that input sample of g
+// fixes, zero when either is symbolic or the graph declares no shape.
+func FixedLatent(g *graph.Model, sample string) adapters.Size {
+	v := g.Input(sample)
+	h, okH := graph.Dim(v, 2)
+	w, okW := graph.Dim(v, 3)
+	if !okH || !okW {
+		return adapters.Size{}
+	}
+	return adapters.Size{Height: h, Width: w}
+}
+
 // IndexBool reads a boolean of model_index.json.
 func IndexBool(f *modelfolder.Folder, key string) (v, ok bool) {
 	v, ok = f.Index[key].(bool)

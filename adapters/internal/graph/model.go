@@ -177,6 +177,17 @@ func (m *Model) CheckNumeric(v *onnx.ValueInfo, kind string) error {
 	return m.Errorf("%s %s is %s; coop feeds float32, float16, float64, int64 and int32", kind, v.Name, Describe(v))
 }
 
+// CheckFloat fails unless v is a float tensor: a latent or a prediction
+// fed to or read from an integer input would be rounded to whole numbers
+// without a word.
+func (m *Model) CheckFloat(v *onnx.ValueInfo, kind string) error {
+	switch v.ElemType {
+	case onnx.Float32, onnx.Float16, onnx.Float64:
+		return nil
+	}
+	return m.Errorf("%s %s is %s; it carries latents, and coop feeds them as float32, float16 or float64", kind, v.Name, Describe(v))
+}
+
 // Dim returns the fixed size of axis of v; ok is false when the axis is
 // symbolic, unknown or beyond the declared rank.
 func Dim(v *onnx.ValueInfo, axis int) (int, bool) {

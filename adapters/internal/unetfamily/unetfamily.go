@@ -104,6 +104,7 @@ func (l Loader) assemble(f *modelfolder.Folder, info *adapters.Info, opts adapte
 		native = s.NativeV
 	}
 	info.Native = folder.Native(unet, in.Sample, info.Space.Factor, native)
+	info.FixedLatent = folder.FixedLatent(unet, in.Sample)
 
 	d, err := denoise.New(denoise.Config{
 		Info: info, Graph: unet, In: in,
