@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/coop-diffusion/coop/internal/atomicfile"
 	"image"
 	"image/color"
 	_ "image/jpeg" // LoadImage reads JPEG
@@ -11,7 +12,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -333,69 +333,14 @@ func SavePNG(path string, t *Tensor, mode WriteMode) error {
 // reader never sees half a file and a failure leaves nothing behind. With
 // NoOverwrite an existing file at path is an error and is left untouched.
 func WritePNG(path string, img image.Image, mode WriteMode) error {
-	if mode == NoOverwrite {
-		if _, err := os.Lstat(path); err == nil {
-			return fmt.Errorf("%s: file exists; refusing to overwrite it", path)
+	err := atomicfile.Write(path, mode == Overwrite, func(w io.Writer) error {
+		if err := png.Encode(w, img); err != nil {
+			return fmt.Errorf("encoding PNG: %w", err)
 		}
-	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	tmpName := tmp.Name()
-	committed := false
-	defer func() {
-		if !committed {
-			tmp.Close()
-			os.Remove(tmpName)
-		}
-	}()
-	buf := bufio.NewWriter(tmp)
-	if err := png.Encode(buf, img); err != nil {
-		return fmt.Errorf("%s: encoding PNG: %w", path, err)
-	}
-	if err := buf.Flush(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	// CreateTemp makes the file private; an output image is not.
-	if err := os.Chmod(tmpName, 0o644); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if mode == Overwrite {
-		if err := os.Rename(tmpName, path); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		committed = true
 		return nil
-	}
-	// A hard link fails if path exists, atomically, so no concurrent writer
-	// can be overwritten between the check above and the commit.
-	err = os.Link(tmpName, path)
-	switch {
-	case err == nil:
-		os.Remove(tmpName)
-		committed = true
-		return nil
-	case errors.Is(err, fs.ErrExist):
+	})
+	if errors.Is(err, atomicfile.ErrExists) {
 		return fmt.Errorf("%s: file exists; refusing to overwrite it", path)
 	}
-	// The file system cannot link: fall back to check-then-rename.
-	if _, err := os.Lstat(path); err == nil {
-		return fmt.Errorf("%s: file exists; refusing to overwrite it", path)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	committed = true
-	return nil
+	return err
 }

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/coop-diffusion/coop/internal/atomicfile"
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -78,26 +78,8 @@ func (ip *Interposer) Save(path string) error {
 	if err := ip.encode(&buf); err != nil {
 		return fmt.Errorf("interposer file %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("interposer file %s: %w", path, err)
-	}
-	_, err = tmp.Write(buf.Bytes())
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("interposer file %s: %w", path, err)
+	if err := atomicfile.WriteBytes(path, buf.Bytes(), true); err != nil {
+		return fmt.Errorf("interposer file %w", err)
 	}
 	return nil
 }

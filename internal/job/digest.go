@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/coop-diffusion/coop/internal/atomicfile"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -259,71 +259,17 @@ func (c *DigestCache) Save() error {
 	return nil
 }
 
-// ErrExists is returned by WriteFileAtomic when the file exists and
-// overwriting was not asked for.
-var ErrExists = errors.New("file exists")
+// ErrExists is wrapped by the error WriteFileAtomic returns when the file
+// exists and overwrite is false.
+var ErrExists = atomicfile.ErrExists
 
-// WriteFileAtomic writes data to path through a temporary file in the
-// same folder that is moved into place only once complete, so that a
-// reader never sees half a file and a failure leaves nothing behind.
-// Without overwrite an existing file is an error wrapping ErrExists and is
-// left untouched; the check and the commit are one atomic step (a hard
-// link) where the file system allows it.
-func WriteFileAtomic(path string, data []byte, overwrite bool) (err error) {
-	exists := func() error { return fmt.Errorf("%s: %w; refusing to overwrite it (use --force)", path, ErrExists) }
-	if !overwrite {
-		if _, err := os.Lstat(path); err == nil {
-			return exists()
-		}
+// WriteFileAtomic writes data to path through a temporary file in the same
+// folder (see internal/atomicfile). Without overwrite an existing file is
+// an error wrapping ErrExists and is left untouched.
+func WriteFileAtomic(path string, data []byte, overwrite bool) error {
+	err := atomicfile.WriteBytes(path, data, overwrite)
+	if errors.Is(err, ErrExists) {
+		return fmt.Errorf("%w (use --force)", err)
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".*.tmp")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(name)
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = os.Chmod(name, 0o644); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if overwrite {
-		if err = os.Rename(name, path); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		return nil
-	}
-	switch lerr := os.Link(name, path); {
-	case lerr == nil:
-		os.Remove(name)
-		return nil
-	case errors.Is(lerr, fs.ErrExist):
-		err = exists()
-		return err
-	}
-	// No hard links on this file system: check, then rename.
-	if _, serr := os.Lstat(path); serr == nil {
-		err = exists()
-		return err
-	}
-	if err = os.Rename(name, path); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
+	return err
 }

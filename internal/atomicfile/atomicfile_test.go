@@ -1,0 +1,53 @@
+package atomicfile_test
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/coop-diffusion/coop/internal/atomicfile"
+)
+
+func TestWrite(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.txt")
+	if err := atomicfile.WriteBytes(path, []byte("one"), false); err != nil {
+		t.Fatal(err)
+	}
+	err := atomicfile.WriteBytes(path, []byte("two"), false)
+	if !errors.Is(err, atomicfile.ErrExists) {
+		t.Fatalf("second write without overwrite: %v, want ErrExists", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "one" {
+		t.Fatalf("refused write changed the file to %q", b)
+	}
+	if err := atomicfile.WriteBytes(path, []byte("three"), true); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "three" {
+		t.Fatalf("overwrite left %q", b)
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o644 {
+		t.Fatalf("mode %v, %v; want 0644", st.Mode(), err)
+	}
+	// A failing writer leaves nothing behind, not even a temporary file.
+	bad := filepath.Join(dir, "b.txt")
+	err = atomicfile.Write(bad, false, func(w io.Writer) error {
+		w.Write([]byte("partial"))
+		return errors.New("disk on fire")
+	})
+	if err == nil {
+		t.Fatal("a failing writer reported success")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("folder holds %v after a failed write, want only a.txt", names)
+	}
+}
