@@ -21,7 +21,7 @@ import (
 func init() {
 	register(&cli.Command{
 		Name:  "demo",
-		Usage: "render SPEC's six use cases on the fixture zoo, with contact sheets",
+		Usage: "render the six use cases (one model, handoff, blending, multi-control, super-resolution, Stable Cascade) on the fixture zoo, with contact sheets",
 		Description: "coop demo needs no model weights: it writes the demo recipes (one per use case: plain " +
 			"generation, a base-to-refiner handoff, A/B blending with a sweep of the fusion weight, two " +
 			"ControlNets in two latent spaces, single-pass super-resolution, Stable Cascade) and the fixture zoo " +
@@ -113,7 +113,7 @@ func demoAction(ctx context.Context, cmd *cli.Command) error {
 			sheets = append(sheets, b.sheet)
 		}
 	}
-	data, err := encodeSheet(contactSheet("coop demo: SPEC's six use cases on the fixture zoo", cells, 5, overviewCell))
+	data, err := encodeSheet(contactSheet("coop demo: the six use cases on the fixture zoo", cells, 5, overviewCell))
 	if err != nil {
 		return err
 	}
