@@ -16,6 +16,12 @@
 //  3. Write the output phases as blocks (depth-to-space) and resample that
 //     grid to the target's.
 //
+// Apply runs every step on the float32 kernels of internal/f32 (assembly
+// with AVX2 and FMA where the processor has them) and allocates nothing
+// after its first call for a pair of shapes: a carry costs 3 to 35 µs on the
+// fixture zoo's grids, 0.1% to 3.3% of the pixel bridge it replaces
+// (docs/PERFORMANCE.md, "Latent interposer").
+//
 // Between grids of equal size there are no phases and the map is a
 // per-pixel affine map from source to target channels. Where one grid is
 // finer, a coarse pixel covers several fine ones, and the phases let the map

@@ -5,9 +5,9 @@ import (
 	"math"
 	"sync"
 
-	"gonum.org/v1/gonum/blas/gonum"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/coop-diffusion/coop/internal/f32"
 	"github.com/coop-diffusion/coop/latent"
 )
 
@@ -430,29 +430,22 @@ func (ip *Interposer) run(p *plan, in, out *latent.Tensor) {
 }
 
 // multiply writes res (Outputs() planes of work values) = bias + W · feat
-// (Features() planes), one plane at a time so the inner loop runs over
-// contiguous memory.
+// (Features() planes), one output plane at a time: a weighted sum of the
+// feature planes, which the f32 kernel accumulates in registers.
 func (ip *Interposer) multiply(res, feat []float32, work int) {
 	cols := ip.Features() + 1
 	for o := range ip.Outputs() {
 		w := ip.w32[o*cols : (o+1)*cols]
-		plane := res[o*work : (o+1)*work]
-		bias := w[cols-1]
-		for i := range plane {
-			plane[i] = bias
-		}
-		for f, wf := range w[:cols-1] {
-			if wf != 0 {
-				axpy(plane, wf, feat[f*work:(f+1)*work])
-			}
-		}
+		f32.WeightedRows(res[o*work:(o+1)*work], w[cols-1], w[:cols-1], feat, work)
 	}
 }
 
 // gather writes the features of every working pixel of one batch item:
 // for source channel c, window offset (dy, dx) and input phase (py, px),
 // the plane of source samples at ((y+dy)·ay + py, (x+dx)·ax + px), working
-// coordinates clamped to the grid.
+// coordinates clamped to the grid. The planes of offset (0, 0) split the
+// source's blocks of phases (each row of input phase py holds ww groups of
+// ax phases); the others are shifted copies of them.
 func gather(l Layout, cin int, feat, src []float32, hw, ww int) {
 	k, r := l.Window, l.Window/2
 	ay, ax := l.InPhases[0], l.InPhases[1]
@@ -462,32 +455,44 @@ func gather(l Layout, cin int, feat, src []float32, hw, ww int) {
 	work := hw * ww
 	for c := range cin {
 		sc := src[c*splane : (c+1)*splane]
+		centre := ((c*k+r)*k + r) * block
+		for py := range ay {
+			f32.Deinterleave(feat[(centre+py*ax)*work:], ww, work, sc[py*sw:], ay*sw, ax, ww, hw)
+		}
 		for dy := -r; dy <= r; dy++ {
 			for dx := -r; dx <= r; dx++ {
-				base := ((c*k+dy+r)*k + dx + r) * block
-				for py := range ay {
-					for px := range ax {
-						plane := feat[(base+py*ax+px)*work : (base+py*ax+px+1)*work]
-						for y := range hw {
-							sy := min(max(y+dy, 0), hw-1)*ay + py
-							row := sc[sy*sw : (sy+1)*sw]
-							prow := plane[y*ww : (y+1)*ww]
-							if dx == 0 {
-								// The common case (every feature of a
-								// window of 1): no clamping.
-								row = row[px:]
-								for x := range prow {
-									prow[x] = row[x*ax]
-								}
-								continue
-							}
-							for x := range prow {
-								sx := min(max(x+dx, 0), ww-1)
-								prow[x] = row[sx*ax+px]
-							}
-						}
-					}
+				if dy == 0 && dx == 0 {
+					continue
 				}
+				base := ((c*k+dy+r)*k + dx + r) * block
+				for p := range block {
+					shift(feat[(base+p)*work:(base+p+1)*work], feat[(centre+p)*work:(centre+p+1)*work], hw, ww, dy, dx)
+				}
+			}
+		}
+	}
+}
+
+// shift writes plane (hw x ww) shifted by (dy, dx) into dst: dst[y][x] =
+// plane[y+dy][x+dx], coordinates clamped to the grid.
+func shift(dst, plane []float32, hw, ww, dy, dx int) {
+	for y := range hw {
+		srow := plane[min(max(y+dy, 0), hw-1)*ww:][:ww]
+		drow := dst[y*ww : (y+1)*ww]
+		switch {
+		case dx >= ww || -dx >= ww:
+			for x := range drow {
+				drow[x] = srow[min(max(x+dx, 0), ww-1)]
+			}
+		case dx >= 0:
+			n := copy(drow, srow[dx:])
+			for x := n; x < ww; x++ {
+				drow[x] = srow[ww-1]
+			}
+		default:
+			copy(drow[-dx:], srow)
+			for x := range -dx {
+				drow[x] = srow[0]
 			}
 		}
 	}
@@ -495,7 +500,8 @@ func gather(l Layout, cin int, feat, src []float32, hw, ww int) {
 
 // scatter writes the map's outputs (cout · OutPhases planes of the working
 // grid) into the target on the output phase grid: output phase (qy, qx)
-// of working pixel (y, x) goes to (y·by + qy, x·bx + qx).
+// of working pixel (y, x) goes to (y·by + qy, x·bx + qx). Each row of
+// output phase qy interleaves the bx planes of that qy.
 func scatter(dst, res []float32, cout, hw, ww int, phases [2]int) {
 	by, bx := phases[0], phases[1]
 	block := by * bx
@@ -503,18 +509,8 @@ func scatter(dst, res []float32, cout, hw, ww int, phases [2]int) {
 	dw := ww * bx
 	dplane := hw * by * dw
 	for o := range cout {
-		d := dst[o*dplane : (o+1)*dplane]
 		for qy := range by {
-			for qx := range bx {
-				plane := res[(o*block+qy*bx+qx)*work : (o*block+qy*bx+qx+1)*work]
-				for y := range hw {
-					drow := d[(y*by+qy)*dw : (y*by+qy+1)*dw]
-					prow := plane[y*ww : (y+1)*ww]
-					for x, v := range prow {
-						drow[x*bx+qx] = v
-					}
-				}
-			}
+			f32.Interleave(dst[o*dplane+qy*dw:], by*dw, res[(o*block+qy*bx)*work:], ww, work, bx, ww, hw)
 		}
 	}
 }
@@ -528,26 +524,8 @@ func unscatter(res, dst []float32, cout, hw, ww int, phases [2]int) {
 	dw := ww * bx
 	dplane := hw * by * dw
 	for o := range cout {
-		d := dst[o*dplane : (o+1)*dplane]
 		for qy := range by {
-			for qx := range bx {
-				plane := res[(o*block+qy*bx+qx)*work : (o*block+qy*bx+qx+1)*work]
-				for y := range hw {
-					drow := d[(y*by+qy)*dw : (y*by+qy+1)*dw]
-					prow := plane[y*ww : (y+1)*ww]
-					for x := range prow {
-						prow[x] = drow[x*bx+qx]
-					}
-				}
-			}
+			f32.Deinterleave(res[(o*block+qy*bx)*work:], ww, work, dst[o*dplane+qy*dw:], by*dw, bx, ww, hw)
 		}
 	}
 }
-
-// axpy adds a·x to y, through gonum's BLAS, whose unit-stride kernel is
-// assembly on amd64 (about three times a plain Go loop).
-func axpy(y []float32, a float32, x []float32) {
-	blas.Saxpy(len(y), a, x, 1, y, 1)
-}
-
-var blas gonum.Implementation

@@ -284,6 +284,15 @@ func TestApplyMatchesReference(t *testing.T) {
 		{"out phases exact", 16, 4, Layout{Filter: latent.Bicubic, Window: 1, OutPhases: [2]int{2, 3}}, [2]int{5, 4}, [2]int{10, 12}, 2, false},
 		{"out phases resampled", 16, 4, Layout{SourceFilter: latent.Lanczos3, Filter: latent.Bicubic, Window: 3, OutPhases: [2]int{6, 6}}, [2]int{12, 12}, [2]int{64, 64}, 1, false},
 		{"mixed axes", 3, 5, Layout{Filter: latent.Bicubic, Window: 1, InPhases: [2]int{2, 1}, OutPhases: [2]int{1, 3}}, [2]int{10, 4}, [2]int{5, 12}, 1, false},
+		// Grids wide enough for the vector kernels of the phase shuffles
+		// (2 and 6 phases, at least 8 working pixels a row), phases
+		// beyond them (more than 8), and a window wider than the grid.
+		{"in phases 2 wide", 4, 3, Layout{Filter: latent.Bicubic, Window: 1, InPhases: [2]int{2, 2}}, [2]int{32, 24}, [2]int{16, 12}, 2, false},
+		{"in phases 6 wide", 2, 3, Layout{Filter: latent.Bicubic, Window: 3, InPhases: [2]int{6, 6}}, [2]int{66, 60}, [2]int{11, 10}, 1, false},
+		{"out phases 2 wide", 3, 4, Layout{Filter: latent.Bicubic, Window: 1, OutPhases: [2]int{2, 2}}, [2]int{16, 12}, [2]int{32, 24}, 2, false},
+		{"out phases 6 wide", 3, 2, Layout{Filter: latent.Bicubic, Window: 1, OutPhases: [2]int{6, 6}}, [2]int{12, 9}, [2]int{72, 54}, 1, false},
+		{"out phases beyond 8", 4, 3, Layout{Filter: latent.Bicubic, Window: 1, OutPhases: [2]int{9, 10}}, [2]int{3, 2}, [2]int{27, 20}, 1, false},
+		{"window 5 narrow grid", 2, 2, Layout{Filter: latent.Bicubic, Window: 5}, [2]int{3, 2}, [2]int{3, 2}, 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for i := range 2 {
