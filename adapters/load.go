@@ -175,7 +175,8 @@ func Load(ctx context.Context, dir string, opts LoadOptions) (*Model, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return l.Load(ctx, f, info, opts)
+	fresh := &Info{Name: info.Name, Dir: info.Dir, Family: info.Family, Detected: info.Detected}
+	return l.Load(ctx, f, fresh, opts)
 }
 
 func check(f *modelfolder.Folder, opts LoadOptions) (*Info, Loader, error) {

@@ -18,9 +18,11 @@ type Loader interface {
 	// returns the first mismatch between a model and its role as an error
 	// naming the model, the input and what was expected.
 	Check(f *modelfolder.Folder, info *Info, opts LoadOptions) error
-	// Load prepares the models Check described. It opens no ONNX Runtime
-	// session: each model's session opens on its first use and is kept
-	// until Model.Close.
+	// Load prepares the models Check described. info is a new Info with
+	// Name, Dir, Family and Detected set, for the loader to fill as Check
+	// does, so a loaded model never shares the Info a check returned. It
+	// opens no ONNX Runtime session: each model's session opens on its
+	// first use and is kept until Model.Close.
 	Load(ctx context.Context, f *modelfolder.Folder, info *Info, opts LoadOptions) (*Model, error)
 }
 

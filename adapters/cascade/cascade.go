@@ -48,8 +48,7 @@ func (l loader) Check(f *modelfolder.Folder, info *adapters.Info, opts adapters.
 }
 
 func (l loader) Load(ctx context.Context, f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error) {
-	fresh := &adapters.Info{Name: info.Name, Dir: info.Dir, Family: info.Family, Detected: info.Detected}
-	return l.assemble(f, fresh, opts)
+	return l.assemble(f, info, opts)
 }
 
 func (l loader) assemble(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error) {

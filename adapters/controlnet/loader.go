@@ -22,13 +22,12 @@ func (loader) Check(f *modelfolder.Folder, info *adapters.Info, opts adapters.Lo
 }
 
 func (loader) Load(ctx context.Context, f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error) {
-	fresh := &adapters.Info{Name: info.Name, Dir: info.Dir, Family: info.Family, Detected: info.Detected}
-	g, err := assemble(f, fresh, opts)
+	g, err := assemble(f, info, opts)
 	if err != nil {
 		return nil, err
 	}
-	s := NewSplit(fresh, g)
-	m := &adapters.Model{Info: *fresh, Controls: []adapters.ControlNetModel{s}}
+	s := NewSplit(info, g)
+	m := &adapters.Model{Info: *info, Controls: []adapters.ControlNetModel{s}}
 	m.Own(s)
 	return m, nil
 }

@@ -80,8 +80,7 @@ func (loader) Check(f *modelfolder.Folder, info *adapters.Info, opts adapters.Lo
 }
 
 func (loader) Load(ctx context.Context, f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error) {
-	fresh := &adapters.Info{Name: info.Name, Dir: info.Dir, Family: info.Family, Detected: info.Detected}
-	return assemble(f, fresh, opts)
+	return assemble(f, info, opts)
 }
 
 // manifestPath finds the manifest in the folder.

@@ -62,8 +62,7 @@ func (l Loader) Check(f *modelfolder.Folder, info *adapters.Info, opts adapters.
 
 // Load assembles the model; sessions open on first use.
 func (l Loader) Load(ctx context.Context, f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error) {
-	fresh := &adapters.Info{Name: info.Name, Dir: info.Dir, Family: info.Family, Detected: info.Detected}
-	return l.assemble(f, fresh, opts)
+	return l.assemble(f, info, opts)
 }
 
 func (l Loader) assemble(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error) {
