@@ -33,9 +33,11 @@ func NewPool() *Pool { return &Pool{loaded: map[poolKey]*adapters.Model{}} }
 // Load returns j's models, loading those the pool does not hold yet with
 // opts (Name and FamilyOverride are set per model from the recipe).
 // Closing the returned Models does nothing: Close the pool when every job
-// is done.
+// is done. A Stable Cascade prior that names a decoder gets the same
+// stage B and A autoencoder as with Job.Load.
 func (p *Pool) Load(ctx context.Context, j *Job, opts adapters.LoadOptions) (*Models, error) {
 	ms := &Models{ByName: map[string]*coop.Model{}}
+	loaded := map[string]*adapters.Model{}
 	for _, name := range j.Recipe.ModelNames() {
 		rm := j.Recipe.Models[name]
 		path, err := filepath.Abs(j.Recipe.Path(rm.Path))
@@ -53,7 +55,13 @@ func (p *Pool) Load(ctx context.Context, j *Job, opts adapters.LoadOptions) (*Mo
 			p.loaded[key] = m
 			p.order = append(p.order, m)
 		}
+		loaded[name] = m
 		ms.ByName[name] = engineModel(name, m)
+	}
+	// As in Job.Load: a prior that names a decoder decodes through its
+	// stage B and A.
+	if err := j.bridgeDecoders(ms, loaded); err != nil {
+		return nil, err
 	}
 	return ms, nil
 }
