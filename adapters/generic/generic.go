@@ -10,7 +10,6 @@ import (
 
 	"github.com/coop-diffusion/coop/adapters"
 	"github.com/coop-diffusion/coop/adapters/cascade"
-	"github.com/coop-diffusion/coop/adapters/controlnet"
 	"github.com/coop-diffusion/coop/adapters/internal/denoise"
 	"github.com/coop-diffusion/coop/adapters/internal/folder"
 	"github.com/coop-diffusion/coop/adapters/internal/graph"
@@ -235,18 +234,9 @@ func assemble(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOpti
 	if err != nil {
 		return nil, err
 	}
-	m := &adapters.Model{Info: *info, Denoiser: d}
-	m.Own(d)
-	for i := range info.Control.Fused {
-		m.Controls = append(m.Controls, controlnet.Slot{Model: info.Name, Index: i})
-	}
-	if enc != nil || dec != nil {
-		ae, err := vae.New(info.Space, enc, dec)
-		if err != nil {
-			return nil, err
-		}
-		m.VAE = ae
-		m.Own(ae)
+	m, err := unetfamily.NewModel(info, d, enc, dec)
+	if err != nil {
+		return nil, err
 	}
 	if in.Context != "" || in.Pooled != "" {
 		te, err := textEncoder(f, info, opts, lk, in, g)

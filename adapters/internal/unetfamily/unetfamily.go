@@ -113,19 +113,9 @@ func (l Loader) assemble(f *modelfolder.Folder, info *adapters.Info, opts adapte
 	if err != nil {
 		return nil, err
 	}
-	m := &adapters.Model{Info: *info, Denoiser: d}
-	m.Own(d)
-	for i := range info.Control.Fused {
-		m.Controls = append(m.Controls, controlnet.Slot{Model: info.Name, Index: i})
-	}
-
-	if enc != nil || dec != nil {
-		ae, err := vae.New(info.Space, enc, dec)
-		if err != nil {
-			return nil, err
-		}
-		m.VAE = ae
-		m.Own(ae)
+	m, err := NewModel(info, d, enc, dec)
+	if err != nil {
+		return nil, err
 	}
 
 	text, err := l.textEncoder(f, info, opts)
@@ -284,4 +274,25 @@ func timeIDsHint(w int) string {
 		return " (5 is the SDXL refiner: original size, crop, aesthetic score)"
 	}
 	return ""
+}
+
+// NewModel bundles a unet-style denoiser with the ControlNet slots fused
+// into its graph and, when the folder has one, its SD-style autoencoder:
+// the parts every unet-like loader (the SD families and generic manifests)
+// assembles the same way. The text encoder is the caller's to add.
+func NewModel(info *adapters.Info, d *denoise.Denoiser, enc, dec *graph.Model) (*adapters.Model, error) {
+	m := &adapters.Model{Info: *info, Denoiser: d}
+	m.Own(d)
+	for i := range info.Control.Fused {
+		m.Controls = append(m.Controls, controlnet.Slot{Model: info.Name, Index: i})
+	}
+	if enc != nil || dec != nil {
+		ae, err := vae.New(info.Space, enc, dec)
+		if err != nil {
+			return nil, err
+		}
+		m.VAE = ae
+		m.Own(ae)
+	}
+	return m, nil
 }
