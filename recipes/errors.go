@@ -156,18 +156,3 @@ func osaDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
-
-// quoteList formats names as "a", "b" or "c" for messages.
-func quoteList(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = strconv.Quote(n)
-	}
-	switch len(q) {
-	case 0:
-		return ""
-	case 1:
-		return q[0]
-	}
-	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
-}

@@ -76,14 +76,6 @@ func New(space latent.Space, enc, dec *graph.Model, opts ...Option) (*Autoencode
 	return a, nil
 }
 
-// Check validates an encoder and decoder for space without opening them:
-// pixels of 3 channels in, latents of space.Channels (or 2 x Channels of
-// latent_parameters) out, and the reverse.
-func Check(space latent.Space, enc, dec *graph.Model) error {
-	_, err := New(space, enc, dec)
-	return err
-}
-
 func (a *Autoencoder) check() error {
 	if err := a.space.Validate(); err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"testing"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -62,16 +61,6 @@ func randomLatent(seed uint64, n, c, h, w int) *latent.Tensor {
 }
 
 func px(size int) adapters.Size { return adapters.Size{Height: size, Width: size} }
-
-// endpointOf describes an autoencoder's space at a square pixel size.
-func endpointOf(t testing.TB, ae adapters.Autoencoder, size int) Endpoint {
-	t.Helper()
-	e, err := endpoint(ae.Space(), px(size))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
 
 // referenceApply is Apply written from the documentation, one output
 // value at a time in float64: resample the source to the input phase grid,
