@@ -215,33 +215,41 @@ const noiseGolden = "testdata/noise_seed42.golden"
 // The first values of two seed-42 streams, bit for bit, so that any change
 // to the generator is caught. Regenerate with go test -run Golden -update
 // only when the change is intended, and say so: it changes every image.
+// The values are checked as At returns them and as FillSlice writes them
+// with each kernel this build has.
 func TestNoiseGolden(t *testing.T) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# Noise golden values: index, float32 bits, value. Regenerate with go test ./latent -run Golden -update.\n")
-	for _, s := range []struct {
+	streams := []struct {
 		label string
 		n     Noise
+		first uint64
 	}{
-		{"Noise{Seed: 42, Stream: 0}", Noise{Seed: 42}},
-		{`NewStream(42, "bridge/resolution/step12")`, NewStream(42, "bridge/resolution/step12")},
-		{"Noise{Seed: 42, Stream: 1<<63 | 5} at 1<<40", Noise{Seed: 42, Stream: 1<<63 | 5}},
-	} {
-		fmt.Fprintf(&b, "%s\n", s.label)
-		first := uint64(0)
-		if strings.HasSuffix(s.label, "1<<40") {
-			first = 1 << 40
-		}
-		for i := first; i < first+12; i++ {
-			v := s.n.At(i)
-			fmt.Fprintf(&b, "%d %08x %.9g\n", i, math.Float32bits(v), v)
-		}
+		{"Noise{Seed: 42, Stream: 0}", Noise{Seed: 42}, 0},
+		{`NewStream(42, "bridge/resolution/step12")`, NewStream(42, "bridge/resolution/step12"), 0},
+		{"Noise{Seed: 42, Stream: 1<<63 | 5} at 1<<40", Noise{Seed: 42, Stream: 1<<63 | 5}, 1 << 40},
 	}
-	got := b.String()
+	const count = 12
+	golden := func(value func(n Noise, first uint64) [count]float32) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "# Noise golden values: index, float32 bits, value. Regenerate with go test ./latent -run Golden -update.\n")
+		for _, s := range streams {
+			fmt.Fprintf(&b, "%s\n", s.label)
+			for k, v := range value(s.n, s.first) {
+				fmt.Fprintf(&b, "%d %08x %.9g\n", s.first+uint64(k), math.Float32bits(v), v)
+			}
+		}
+		return b.String()
+	}
+	fromAt := golden(func(n Noise, first uint64) (v [count]float32) {
+		for k := range v {
+			v[k] = n.At(first + uint64(k))
+		}
+		return v
+	})
 	if *update {
 		if err := os.MkdirAll(filepath.Dir(noiseGolden), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(noiseGolden, []byte(got), 0o644); err != nil {
+		if err := os.WriteFile(noiseGolden, []byte(fromAt), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -249,15 +257,100 @@ func TestNoiseGolden(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}
-	if got != string(want) {
-		gs, ws := bufio.NewScanner(strings.NewReader(got)), bufio.NewScanner(strings.NewReader(string(want)))
-		for line := 1; ; line++ {
-			g, w := gs.Scan(), ws.Scan()
-			if !g && !w {
-				break
+	compareGolden(t, "At", fromAt, string(want))
+	for _, kernel := range noiseKernels() {
+		withNoiseKernel(kernel, func() {
+			// A window long enough for whole kernel blocks.
+			compareGolden(t, "FillSlice with the "+kernelName(kernel)+" kernel", golden(func(n Noise, first uint64) (v [count]float32) {
+				var window [64]float32
+				n.FillSlice(window[:], first)
+				copy(v[:], window[:])
+				return v
+			}), string(want))
+		})
+	}
+}
+
+func compareGolden(t *testing.T, what, got, want string) {
+	t.Helper()
+	if got == want {
+		return
+	}
+	gs, ws := bufio.NewScanner(strings.NewReader(got)), bufio.NewScanner(strings.NewReader(want))
+	for line := 1; ; line++ {
+		g, w := gs.Scan(), ws.Scan()
+		if !g && !w {
+			break
+		}
+		if gs.Text() != ws.Text() {
+			t.Fatalf("%s: %s line %d: got %q, want %q", what, noiseGolden, line, gs.Text(), ws.Text())
+		}
+	}
+}
+
+// haveNoiseAsm reports whether this build and processor use the assembly
+// noise kernel; tests switch useNoiseAsm and restore it.
+var haveNoiseAsm = useNoiseAsm
+
+// noiseKernels lists the settings of useNoiseAsm this build can test: the
+// Go code always, the assembly kernel where there is one.
+func noiseKernels() []bool {
+	if haveNoiseAsm {
+		return []bool{false, true}
+	}
+	return []bool{false}
+}
+
+func kernelName(asm bool) string {
+	if asm {
+		return "avx2"
+	}
+	return "go"
+}
+
+// withNoiseKernel runs f with the assembly kernel on or off.
+func withNoiseKernel(asm bool, f func()) {
+	defer func(saved bool) { useNoiseAsm = saved }(useNoiseAsm)
+	useNoiseAsm = asm
+	f()
+}
+
+// The assembly kernel must write the bits of the Go code, which is the
+// reference, whatever the seed, stream, offset and length: a million
+// values in long fills, and every short length at awkward offsets (odd
+// ones, pair indices crossing 2^32, the end of the index range), which
+// exercise the Go code around the kernel's blocks.
+func TestNoiseKernelMatchesGo(t *testing.T) {
+	if !haveNoiseAsm {
+		t.Skip("this build or processor has no assembly noise kernel")
+	}
+	noises := []Noise{
+		{Seed: 42},
+		NewStream(42, "init"),
+		{Seed: 1<<63 | 12345, Stream: math.MaxUint64},
+		{Seed: 0xdeadbeefcafef00d, Stream: 0x0123456789abcdef},
+	}
+	fill := func(asm bool, n Noise, dst []float32, first uint64) {
+		withNoiseKernel(asm, func() { n.FillSlice(dst, first) })
+	}
+	check := func(n Noise, first uint64, length int) {
+		t.Helper()
+		got, want := make([]float32, length), make([]float32, length)
+		fill(true, n, got, first)
+		fill(false, n, want, first)
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%+v: FillSlice(len %d, first %d) element %d: kernel %v (%08x), Go %v (%08x)",
+					n, length, first, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
 			}
-			if gs.Text() != ws.Text() {
-				t.Fatalf("%s line %d: got %q, want %q", noiseGolden, line, gs.Text(), ws.Text())
+		}
+	}
+	longFirsts := []uint64{0, 1, 1<<33 - 20001, 1<<62 + 5}
+	for k, n := range noises {
+		check(n, longFirsts[k], 250_001)
+		for _, first := range []uint64{0, 1, 2, 7, 1<<33 - 21, 1<<40 + 3, math.MaxUint64 - 99} {
+			for length := range 41 {
+				check(n, first, length)
 			}
 		}
 	}
@@ -274,13 +367,26 @@ func TestNoiseFillAllocatesNothing(t *testing.T) {
 	}
 }
 
+// BenchmarkNoiseFill fills the latents of a 512 px SD image (4x64x64,
+// filled by one goroutine) and a 1024 px SDXL image (4x128x128, split
+// across goroutines) with each kernel.
 func BenchmarkNoiseFill(b *testing.B) {
-	t := New(1, 4, 128, 128) // an SDXL latent at 1024 px
-	n := NewStream(42, "bench")
-	n.Fill(t) // start the workers outside the measurement
-	b.ReportAllocs()
-	b.SetBytes(int64(4 * t.Len()))
-	for b.Loop() {
-		n.Fill(t)
+	for _, kernel := range noiseKernels() {
+		for _, shape := range [][]int{{1, 4, 64, 64}, {1, 4, 128, 128}} {
+			name := fmt.Sprintf("%s/%dx%dx%d", kernelName(kernel), shape[1], shape[2], shape[3])
+			b.Run(name, func(b *testing.B) {
+				withNoiseKernel(kernel, func() {
+					t := New(shape...)
+					n := NewStream(42, "bench")
+					n.Fill(t) // start the workers outside the measurement
+					b.ReportAllocs()
+					b.SetBytes(int64(4 * t.Len()))
+					for b.Loop() {
+						n.Fill(t)
+					}
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(t.Len()), "ns/value")
+				})
+			})
+		}
 	}
 }

@@ -3,6 +3,8 @@ package latent
 import (
 	"fmt"
 	"math"
+
+	"github.com/coop-diffusion/coop/internal/f32"
 )
 
 // The helpers below are the per-step arithmetic of samplers, fusion and
@@ -22,19 +24,11 @@ func mustMatch(op string, a, b *Tensor) {
 func Axpby(dst *Tensor, a float64, x *Tensor, b float64, y *Tensor) {
 	mustMatch("Axpby", dst, x)
 	mustMatch("Axpby", dst, y)
-	d := dst.Data
-	xs, ys := x.Data[:len(d)], y.Data[:len(d)]
-	for i := range d {
-		d[i] = float32(a*float64(xs[i]) + b*float64(ys[i]))
-	}
+	f32.AXPBY(dst.Data, a, x.Data, b, y.Data)
 }
 
 // Scale multiplies t by a in place.
-func Scale(t *Tensor, a float64) {
-	for i, v := range t.Data {
-		t.Data[i] = float32(a * float64(v))
-	}
-}
+func Scale(t *Tensor, a float64) { f32.Scale(t.Data, a, t.Data) }
 
 // Add sets dst = x + y element-wise.
 func Add(dst, x, y *Tensor) {
@@ -52,12 +46,7 @@ func Add(dst, x, y *Tensor) {
 func Lerp(dst, x, y *Tensor, w float64) {
 	mustMatch("Lerp", dst, x)
 	mustMatch("Lerp", dst, y)
-	d := dst.Data
-	xs, ys := x.Data[:len(d)], y.Data[:len(d)]
-	u := 1 - w
-	for i := range d {
-		d[i] = float32(u*float64(xs[i]) + w*float64(ys[i]))
-	}
+	f32.AXPBY(dst.Data, 1-w, x.Data, w, y.Data)
 }
 
 // Fill sets every element of t to v.

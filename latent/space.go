@@ -3,6 +3,8 @@ package latent
 import (
 	"fmt"
 	"math"
+
+	"github.com/coop-diffusion/coop/internal/f32"
 )
 
 // PixelRange is the value range an autoencoder reads and writes pixels in.
@@ -169,51 +171,63 @@ func (s Space) checkLatent(t *Tensor, what string) error {
 // ToLatent turns raw encoder output z into a diffusion latent in place:
 // (z - shift) * scale, or (z - mean[c]) * scale / std[c] when LatentsMean is
 // set. It allocates nothing on success.
-func (s Space) ToLatent(raw *Tensor) error {
-	if err := s.checkLatent(raw, "encoder output"); err != nil {
+func (s Space) ToLatent(raw *Tensor) error { return s.ToLatentInto(raw, raw) }
+
+// ToLatentInto is ToLatent writing into dst, which must have raw's shape
+// and may be raw: the copy out of an encoder's output buffer and the
+// scaling in one pass.
+func (s Space) ToLatentInto(dst, raw *Tensor) error {
+	if err := s.checkAffine(dst, raw, "encoder output"); err != nil {
 		return err
 	}
-	if err := s.Validate(); err != nil {
-		return err
-	}
-	s.affine(raw, true)
+	s.affine(dst, raw, true)
 	return nil
 }
 
 // FromLatent turns a diffusion latent into decoder input in place:
 // lat / scale + shift, or lat * std[c] / scale + mean[c]. It allocates
 // nothing on success.
-func (s Space) FromLatent(lat *Tensor) error {
-	if err := s.checkLatent(lat, "latent"); err != nil {
+func (s Space) FromLatent(lat *Tensor) error { return s.FromLatentInto(lat, lat) }
+
+// FromLatentInto is FromLatent writing into dst, which must have lat's
+// shape and may be lat: the copy into a decoder's input buffer and the
+// scaling in one pass.
+func (s Space) FromLatentInto(dst, lat *Tensor) error {
+	if err := s.checkAffine(dst, lat, "latent"); err != nil {
 		return err
 	}
-	if err := s.Validate(); err != nil {
-		return err
-	}
-	s.affine(lat, false)
+	s.affine(dst, lat, false)
 	return nil
 }
 
-// affine applies v -> (v - centre) * gain (toLatent) or v -> v / gain +
-// centre per channel, in float64 with one rounding per element.
-func (s Space) affine(t *Tensor, toLatent bool) {
-	plane := t.H() * t.W()
-	for n := range t.N() {
-		for c := range t.C() {
+// checkAffine reports why src (what it is) cannot be scaled into dst.
+func (s Space) checkAffine(dst, src *Tensor, what string) error {
+	if err := s.checkLatent(src, what); err != nil {
+		return err
+	}
+	if !dst.SameShape(src) {
+		return fmt.Errorf("%s: destination %v does not match %s %v", s.label(), dst, what, src)
+	}
+	return s.Validate()
+}
+
+// affine writes v -> (v - centre) * gain (toLatent) or v -> v / gain +
+// centre of src into dst per channel, in float64 with one rounding per
+// element (f32.AddMul and f32.DivAdd, bit for bit the scalar formulas).
+func (s Space) affine(dst, src *Tensor, toLatent bool) {
+	plane := src.H() * src.W()
+	for n := range src.N() {
+		for c := range src.C() {
 			centre, gain := s.ShiftFactor, s.ScalingFactor
 			if s.LatentsMean != nil {
 				centre, gain = s.LatentsMean[c], s.ScalingFactor/s.LatentsStd[c]
 			}
-			off := (n*t.C() + c) * plane
-			d := t.Data[off : off+plane]
+			off := (n*src.C() + c) * plane
+			d, v := dst.Data[off:off+plane], src.Data[off:off+plane]
 			if toLatent {
-				for i, v := range d {
-					d[i] = float32((float64(v) - centre) * gain)
-				}
+				f32.AddMul(d, v, -centre, gain)
 			} else {
-				for i, v := range d {
-					d[i] = float32(float64(v)/gain + centre)
-				}
+				f32.DivAdd(d, v, gain, centre)
 			}
 		}
 	}
@@ -236,15 +250,7 @@ func (s Space) ModelToPixels(img *Tensor) {
 }
 
 // ToSignedRange maps values from [0, 1] to [-1, 1] in place: v -> 2v - 1.
-func ToSignedRange(t *Tensor) {
-	for i, v := range t.Data {
-		t.Data[i] = float32(2*float64(v) - 1)
-	}
-}
+func ToSignedRange(t *Tensor) { f32.MulAdd(t.Data, t.Data, 2, -1) }
 
 // ToUnitRange maps values from [-1, 1] to [0, 1] in place: v -> (v + 1) / 2.
-func ToUnitRange(t *Tensor) {
-	for i, v := range t.Data {
-		t.Data[i] = float32((float64(v) + 1) / 2)
-	}
-}
+func ToUnitRange(t *Tensor) { f32.AddMul(t.Data, t.Data, 1, 0.5) }

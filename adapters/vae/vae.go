@@ -9,6 +9,7 @@ import (
 	"github.com/coop-diffusion/coop/adapters"
 	"github.com/coop-diffusion/coop/adapters/internal/graph"
 	"github.com/coop-diffusion/coop/coop/sampler"
+	"github.com/coop-diffusion/coop/internal/f32"
 	"github.com/coop-diffusion/coop/internal/ort"
 	"github.com/coop-diffusion/coop/latent"
 )
@@ -43,7 +44,17 @@ type Autoencoder struct {
 	decodeScale int
 
 	pix, raw, eps *latent.Tensor // encoder buffers
+	mean          latent.Tensor  // a view of raw's mean half
 	lat, out      *latent.Tensor // decoder buffers
+
+	// The graphs' input and output maps, reused by every call.
+	encInputs, decInputs   map[string]ort.Input
+	encOutputs, decOutputs map[string]*latent.Tensor
+	// decoded is the decoder's output shape for latents of size
+	// decodedFor (see decodedShape).
+	decoded      []int
+	decodedFor   [2]int
+	decodedKnown bool
 }
 
 // Option configures New.
@@ -229,9 +240,7 @@ func (a *Autoencoder) encode(ctx context.Context, pixels, dst *latent.Tensor, ra
 		// Convert while copying: one pass, the same values as
 		// latent.ToSignedRange.
 		a.pix = reuse(a.pix, pixels.Shape...)
-		for i, v := range pixels.Data {
-			a.pix.Data[i] = float32(2*float64(v) - 1)
-		}
+		f32.MulAdd(a.pix.Data, pixels.Data, 2, -1)
 		in = a.pix
 	}
 	out := dst
@@ -239,7 +248,11 @@ func (a *Autoencoder) encode(ctx context.Context, pixels, dst *latent.Tensor, ra
 		a.raw = reuse(a.raw, 1, 2*c, h, w)
 		out = a.raw
 	}
-	err = a.enc.Run(ctx, map[string]ort.Input{a.encIn: ort.Float(in)}, map[string]*latent.Tensor{a.encOut: out})
+	if a.encInputs == nil {
+		a.encInputs, a.encOutputs = map[string]ort.Input{}, map[string]*latent.Tensor{}
+	}
+	a.encInputs[a.encIn], a.encOutputs[a.encOut] = ort.Float(in), out
+	err = a.enc.Run(ctx, a.encInputs, a.encOutputs)
 	if err != nil {
 		return err
 	}
@@ -247,7 +260,10 @@ func (a *Autoencoder) encode(ctx context.Context, pixels, dst *latent.Tensor, ra
 		plane := c * h * w
 		mean, logvar := a.raw.Data[:plane], a.raw.Data[plane:]
 		if a.noise == nil {
-			copy(dst.Data, mean)
+			// The mean is the latent: scale it out of the encoder's
+			// buffer in one pass.
+			a.mean.Shape, a.mean.Data = dst.Shape, mean
+			return a.space.ToLatentInto(dst, &a.mean)
 		} else {
 			a.eps = reuse(a.eps, plane)
 			a.noise.FillSlice(a.eps.Data, a.draws*sampler.NoiseStride)
@@ -275,6 +291,25 @@ func (a *Autoencoder) DecodeRaw(ctx context.Context, lat, dst *latent.Tensor) er
 	return a.decode(ctx, lat, dst, true)
 }
 
+// decodedShape is the decoder's output shape for latents of lat's size
+// (a.decInputs set to one): the graph's, else DecodeScale's, else nil
+// (the destination's). It is worked out once per latent size.
+func (a *Autoencoder) decodedShape(lat *latent.Tensor) []int {
+	size := [2]int{lat.H(), lat.W()}
+	if a.decodedFor == size && a.decodedKnown {
+		return a.decoded
+	}
+	shape, err := a.dec.OutputShape(a.decOut, a.decInputs)
+	if (err != nil || len(shape) != 4) && a.decodeScale > 0 {
+		shape, err = []int{1, 3, lat.H() * a.decodeScale, lat.W() * a.decodeScale}, nil
+	}
+	if err != nil {
+		shape = nil
+	}
+	a.decodedFor, a.decoded, a.decodedKnown = size, shape, true
+	return shape
+}
+
 func (a *Autoencoder) decode(ctx context.Context, lat, dst *latent.Tensor, raw bool) error {
 	if a.dec == nil {
 		return fmt.Errorf("vae: latent space %q has no decoder in this model folder", a.space.Name)
@@ -288,21 +323,20 @@ func (a *Autoencoder) decode(ctx context.Context, lat, dst *latent.Tensor, raw b
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.lat = reuse(a.lat, lat.Shape...)
-	copy(a.lat.Data, lat.Data)
-	if err := a.space.FromLatent(a.lat); err != nil {
+	if err := a.space.FromLatentInto(a.lat, lat); err != nil {
 		return err
 	}
-	inputs := map[string]ort.Input{a.decIn: ort.Float(a.lat)}
-	out := dst
-	shape, err := a.dec.OutputShape(a.decOut, inputs)
-	if (err != nil || len(shape) != 4) && a.decodeScale > 0 {
-		shape, err = []int{1, 3, lat.H() * a.decodeScale, lat.W() * a.decodeScale}, nil
+	if a.decInputs == nil {
+		a.decInputs, a.decOutputs = map[string]ort.Input{}, map[string]*latent.Tensor{}
 	}
-	if err == nil && len(shape) == 4 && (shape[0] != 1 || shape[1] != 3 || shape[2] != dst.H() || shape[3] != dst.W()) {
+	a.decInputs[a.decIn] = ort.Float(a.lat)
+	out := dst
+	if shape := a.decodedShape(lat); len(shape) == 4 && (shape[0] != 1 || shape[1] != 3 || shape[2] != dst.H() || shape[3] != dst.W()) {
 		a.out = reuse(a.out, shape...)
 		out = a.out
 	}
-	if err := a.dec.Run(ctx, inputs, map[string]*latent.Tensor{a.decOut: out}); err != nil {
+	a.decOutputs[a.decOut] = out
+	if err := a.dec.Run(ctx, a.decInputs, a.decOutputs); err != nil {
 		return err
 	}
 	if !raw {

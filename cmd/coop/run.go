@@ -199,6 +199,9 @@ func render(ctx context.Context, batches []*batch, force bool, pr progress) erro
 		total += len(b.images)
 	}
 	n := 0
+	// Each image is encoded and thumbnailed before the next renders, so
+	// one result buffer serves them all.
+	var result *latent.Tensor
 	for _, b := range batches {
 		for _, img := range b.images {
 			label := img.label
@@ -209,7 +212,8 @@ func render(ctx context.Context, batches []*batch, force bool, pr progress) erro
 			n++
 			// The last image may close each model after its last stage,
 			// so that a run never holds more models than a stage uses.
-			if err := renderImage(ctx, pool, img, force, n == total, pr); err != nil {
+			var err error
+			if result, err = renderImage(ctx, pool, img, result, force, n == total, pr); err != nil {
 				return err
 			}
 		}
@@ -246,7 +250,9 @@ func sheetTitle(b *batch) string {
 // display.
 var stepHook func(coop.Event)
 
-func renderImage(ctx context.Context, pool *job.Pool, img *pendingImage, force, release bool, pr progress) error {
+// renderImage renders img, decoding into result when it has the image's
+// shape, and returns the buffer that holds the image for the next.
+func renderImage(ctx context.Context, pool *job.Pool, img *pendingImage, result *latent.Tensor, force, release bool, pr progress) (*latent.Tensor, error) {
 	j := img.job
 	session := j.SessionOptions()
 	if img.threads >= 0 {
@@ -254,29 +260,29 @@ func renderImage(ctx context.Context, pool *job.Pool, img *pendingImage, force, 
 	}
 	ms, err := pool.Load(ctx, j, adapters.LoadOptions{Session: session})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	res, err := j.Run(ctx, ms, job.RunOptions{Seed: img.seed, Release: release, Progress: func(ev coop.Event) {
+	res, err := j.Run(ctx, ms, job.RunOptions{Seed: img.seed, Release: release, Image: result, Progress: func(ev coop.Event) {
 		pr.step(ev)
 		if stepHook != nil {
 			stepHook(ev)
 		}
 	}})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	text, err := j.Resolved(img.seed, img.digests).MarshalEmbedded(version)
 	if err != nil {
-		return fmt.Errorf("recording the recipe: %w", err)
+		return nil, fmt.Errorf("recording the recipe: %w", err)
 	}
 	data, err := encodeImage(res.Image, text)
 	if err != nil {
-		return fmt.Errorf("%s: %w", img.path, err)
+		return nil, fmt.Errorf("%s: %w", img.path, err)
 	}
 	if err := writeOutput(img.path, data, force); err != nil {
-		return err
+		return nil, err
 	}
 	img.thumb = thumbnail(latent.ToImage(res.Image), thumbSize)
 	pr.image(img.path, img.seed, img.variant, res.Report)
-	return nil
+	return res.Image, nil
 }

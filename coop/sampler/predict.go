@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/coop-diffusion/coop/internal/f32"
 	"github.com/coop-diffusion/coop/latent"
 )
 
@@ -114,17 +115,8 @@ func sameShapes(op string, ts ...*latent.Tensor) error {
 // axpby sets dst = a x + b y elementwise, in float64 arithmetic so that each
 // step rounds only once to float32. dst may alias x or y.
 func axpby(dst []float32, a float64, x []float32, b float64, y []float32) {
-	x = x[:len(dst)]
-	y = y[:len(dst)]
-	for i := range dst {
-		dst[i] = float32(a*float64(x[i]) + b*float64(y[i]))
-	}
+	f32.AXPBY(dst, a, x, b, y)
 }
 
 // scale sets dst = a x elementwise; dst may alias x.
-func scale(dst []float32, a float64, x []float32) {
-	x = x[:len(dst)]
-	for i := range dst {
-		dst[i] = float32(a * float64(x[i]))
-	}
-}
+func scale(dst []float32, a float64, x []float32) { f32.Scale(dst, a, x) }

@@ -37,3 +37,23 @@ func ExampleInterleave() {
 	fmt.Println(row)
 	// Output: [0 10 20 1 11 21 2 12 22 3 13 23]
 }
+
+// Classifier-free guidance with a weight of 7.5: each output moves from
+// the unconditional prediction past the conditional one.
+func ExampleGuide() {
+	uncond := []float32{0, 1, 2, -0.5}
+	cond := []float32{1, 1, 4, -0.25}
+	guided := make([]float32, 4)
+	f32.Guide(guided, uncond, cond, 7.5)
+	fmt.Println(guided)
+	// Output: [7.5 1 17 1.375]
+}
+
+// Decoded pixels from [-1, 1] to [0, 1] in place, with the check for
+// NaN and infinity that comes with it.
+func ExampleAddMulFinite() {
+	pixels := []float32{-1, 0, 0.5, 1, 3}
+	finite := f32.AddMulFinite(pixels, pixels, 1, 0.5)
+	fmt.Println(pixels, finite)
+	// Output: [0 0.5 0.75 1 2] true
+}

@@ -90,3 +90,38 @@ func deinterleave2AVX2(dst []float32, dstRow, stride int, src []float32, srcRow,
 
 //go:noescape
 func deinterleaveAVX2(dst []float32, dstRow, stride int, src []float32, srcRow, k, n, rows int)
+
+// The elementwise kernels below handle the first len(dst) rounded down to
+// a multiple of 4 outputs, reading as many samples from their inputs,
+// which must be that long; those returning finite report whether every
+// value they wrote is.
+
+//go:noescape
+func axpbyAVX2(dst []float32, a float64, x []float32, b float64, y []float32) (finite bool)
+
+//go:noescape
+func scaleAVX2(dst []float32, a float64, x []float32)
+
+//go:noescape
+func addMulAVX2(dst, x []float32, p, q float64)
+
+//go:noescape
+func addMulFiniteAVX2(dst, x []float32, p, q float64) (finite bool)
+
+//go:noescape
+func divAddAVX2(dst, x []float32, gain, c float64)
+
+//go:noescape
+func mulAddAVX2(dst, x []float32, q, p float64)
+
+//go:noescape
+func guideAVX2(dst, u, c []float32, w float64)
+
+//go:noescape
+func fuse2AVX2(dst []float32, w0 float64, c0 []float32, w1 float64, c1 []float32) (finite bool)
+
+// finiteAVX2 is Finite for the first len(xs) rounded down to a multiple
+// of 8 samples.
+//
+//go:noescape
+func finiteAVX2(xs []float32) bool

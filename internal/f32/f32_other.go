@@ -30,3 +30,39 @@ func deinterleave2AVX2(dst []float32, dstRow, stride int, src []float32, srcRow,
 func deinterleaveAVX2(dst []float32, dstRow, stride int, src []float32, srcRow, k, n, rows int) {
 	panic("f32: no assembly kernels")
 }
+
+func axpbyAVX2(dst []float32, a float64, x []float32, b float64, y []float32) bool {
+	panic("f32: no assembly kernels")
+}
+
+func scaleAVX2(dst []float32, a float64, x []float32) {
+	panic("f32: no assembly kernels")
+}
+
+func addMulAVX2(dst, x []float32, p, q float64) {
+	panic("f32: no assembly kernels")
+}
+
+func addMulFiniteAVX2(dst, x []float32, p, q float64) bool {
+	panic("f32: no assembly kernels")
+}
+
+func divAddAVX2(dst, x []float32, g, c float64) {
+	panic("f32: no assembly kernels")
+}
+
+func mulAddAVX2(dst, x []float32, q, p float64) {
+	panic("f32: no assembly kernels")
+}
+
+func guideAVX2(dst, u, c []float32, w float64) {
+	panic("f32: no assembly kernels")
+}
+
+func fuse2AVX2(dst []float32, w0 float64, c0 []float32, w1 float64, c1 []float32) bool {
+	panic("f32: no assembly kernels")
+}
+
+func finiteAVX2(xs []float32) bool {
+	panic("f32: no assembly kernels")
+}

@@ -59,3 +59,22 @@ func TestKernelsStayInsideTheirSlices(t *testing.T) {
 		WeightedRows(make([]float32, 40), 1, []float32{1, 2, 3}, src, 40)
 	})
 }
+
+// The elementwise kernels read their inputs and write dst in blocks: run
+// each with every slice ending at an inaccessible page, for every tail.
+func TestElementwiseKernelsStayInsideTheirSlices(t *testing.T) {
+	withKernels(t, func(t *testing.T) {
+		for n := 1; n <= 37; n++ {
+			x, y, dst := guarded(t, n), guarded(t, n), guarded(t, n)
+			for i := range x {
+				x[i], y[i] = float32(i), 1
+			}
+			for _, kern := range elementwiseKernels {
+				kern.run(dst, [2]float64{2, 3}, x, y)
+			}
+			if !Finite(x) {
+				t.Fatalf("%d samples 0 to %d: Finite is false", n, n-1)
+			}
+		}
+	})
+}

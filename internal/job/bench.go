@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/coop-diffusion/coop/coop"
+	"github.com/coop-diffusion/coop/latent"
 )
 
 // BenchOptions configure Bench.
@@ -78,8 +79,9 @@ func (j *Job) Bench(ctx context.Context, ms *Models, o BenchOptions) (*Bench, er
 			stageRSS[ev.StageIndex], _, _ = ResidentMemory()
 		}
 	}
+	var img *latent.Tensor // the runs' images, one buffer for all
 	for i := 0; i <= o.Runs; i++ {
-		ro := RunOptions{Seed: seed, Concurrency: o.Concurrency, Release: o.Release && i == o.Runs}
+		ro := RunOptions{Seed: seed, Concurrency: o.Concurrency, Release: o.Release && i == o.Runs, Image: img}
 		if i == o.Runs {
 			ro.Progress = sample
 		}
@@ -87,6 +89,7 @@ func (j *Job) Bench(ctx context.Context, ms *Models, o BenchOptions) (*Bench, er
 		if err != nil {
 			return nil, err
 		}
+		img = res.Image
 		if i == 0 {
 			b.First = res.Report
 		} else {

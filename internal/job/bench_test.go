@@ -90,6 +90,9 @@ func (bt *benchTotals) report(b *testing.B) {
 // for a core.
 func benchRuns(b *testing.B, p *prepared, o job.RunOptions) *coop.Result {
 	first := p.run(b, o)
+	// The measured runs write their images into one buffer, as a caller
+	// rendering image after image does (coop.Engine.Image).
+	o.Image = latent.New(first.Image.Shape...)
 	var bt benchTotals
 	cpu0 := processCPU(b)
 	for b.Loop() {

@@ -121,6 +121,9 @@ type RunOptions struct {
 	// Concurrency says when the participants of a step work concurrently
 	// (coop.Engine.Concurrency); by default when it pays.
 	Concurrency coop.Concurrency
+	// Image, when it has the result's shape, receives the decoded image
+	// (coop.Engine.Image): a caller rendering many images reuses it.
+	Image *latent.Tensor
 }
 
 // Run runs the plan with the options' seed.
@@ -128,7 +131,7 @@ func (j *Job) Run(ctx context.Context, ms *Models, o RunOptions) (*coop.Result, 
 	plan := *j.Plan
 	plan.Seed = o.Seed
 	e := &coop.Engine{Models: ms.ByName, Progress: o.Progress, OnEnter: o.OnEnter, Release: o.Release, Concurrency: o.Concurrency,
-		LoadImage: j.ImageReader().Load}
+		LoadImage: j.ImageReader().Load, Image: o.Image}
 	return e.Run(ctx, &plan)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/coop-diffusion/coop/adapters/controlnet"
 	"github.com/coop-diffusion/coop/adapters/internal/graph"
 	"github.com/coop-diffusion/coop/coop/sampler"
+	"github.com/coop-diffusion/coop/internal/f32"
 	"github.com/coop-diffusion/coop/internal/onnx"
 	"github.com/coop-diffusion/coop/internal/ort"
 	"github.com/coop-diffusion/coop/latent"
@@ -294,11 +295,7 @@ func (d *Denoiser) Predict(ctx context.Context, req *adapters.Request, eps *late
 }
 
 // guide writes u + w (c - u), computed in float64.
-func guide(dst, u, c []float32, w float64) {
-	for i := range dst {
-		dst[i] = float32(float64(u[i]) + w*(float64(c[i])-float64(u[i])))
-	}
-}
+func guide(dst, u, c []float32, w float64) { f32.Guide(dst, u, c, w) }
 
 func (d *Denoiser) toEpsilon(b *buffers, i int, req *adapters.Request) error {
 	if d.cfg.Prediction == sampler.Epsilon {
