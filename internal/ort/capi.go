@@ -1,9 +1,14 @@
 package ort
 
-// This file reaches the ONNX Runtime C API directly for the few things
-// onnxruntime_go v1.27.0 does not expose: OrtApi::SetDeterministicCompute,
-// and tensors of rank 0 whose element type has no Go counterpart (float16),
-// which its Shape validation and generic Scalar type cannot express.
+// This file reaches the ONNX Runtime C API directly for what
+// onnxruntime_go v1.27.0 does not expose or exposes at a cost Run cannot
+// afford on small graphs: OrtApi::SetDeterministicCompute; tensors over
+// memory and shapes coop chooses (rank 0 and float16 included, which its
+// Shape validation and generic types cannot express); run options; and
+// OrtApi::Run itself, called with argument arrays that live in C memory
+// from one run to the next, so that a run makes one cgo call and no Go
+// allocation (onnxruntime_go's Run allocates the arrays and a wrapper per
+// value on every call).
 //
 // The OrtApi struct is a table of function pointers that ONNX Runtime only
 // ever appends to, so an entry's index is part of its stable ABI; the
@@ -24,6 +29,8 @@ typedef struct OrtStatus OrtStatus;
 typedef struct OrtValue OrtValue;
 typedef struct OrtMemoryInfo OrtMemoryInfo;
 typedef struct OrtSessionOptions OrtSessionOptions;
+typedef struct OrtSession OrtSession;
+typedef struct OrtRunOptions OrtRunOptions;
 
 typedef struct {
 	const void *(*GetApi)(uint32_t version);
@@ -33,9 +40,14 @@ typedef struct {
 enum {
 	coopOrtApiVersion = 24,
 	coopIdxGetErrorMessage = 2,
+	coopIdxRun = 9,
+	coopIdxCreateRunOptions = 39,
+	coopIdxRunOptionsSetTerminate = 46,
+	coopIdxRunOptionsUnsetTerminate = 47,
 	coopIdxCreateTensorWithDataAsOrtValue = 49,
 	coopIdxReleaseStatus = 93,
 	coopIdxReleaseValue = 96,
+	coopIdxReleaseRunOptions = 97,
 	coopIdxSetDeterministicCompute = 273,
 };
 
@@ -45,6 +57,12 @@ typedef void (*coopReleaseValueFn)(OrtValue *);
 typedef OrtStatus *(*coopCreateTensorFn)(const OrtMemoryInfo *, void *, size_t,
 	const int64_t *, size_t, int, OrtValue **);
 typedef OrtStatus *(*coopSetDeterministicFn)(OrtSessionOptions *, bool);
+typedef OrtStatus *(*coopRunFn)(OrtSession *, const OrtRunOptions *,
+	const char *const *, const OrtValue *const *, size_t,
+	const char *const *, size_t, OrtValue **);
+typedef OrtStatus *(*coopCreateRunOptionsFn)(OrtRunOptions **);
+typedef OrtStatus *(*coopRunOptionsFlagFn)(OrtRunOptions *);
+typedef void (*coopReleaseRunOptionsFn)(OrtRunOptions *);
 
 static void *const *coop_api;
 
@@ -99,26 +117,77 @@ static char *coop_create_tensor(void *mem, void *data, size_t len,
 static void coop_release_value(void *v) {
 	((coopReleaseValueFn)coop_api[coopIdxReleaseValue])((OrtValue *)v);
 }
+
+static char *coop_create_run_options(void **out) {
+	OrtRunOptions *o = NULL;
+	OrtStatus *st = ((coopCreateRunOptionsFn)coop_api[coopIdxCreateRunOptions])(&o);
+	*out = o;
+	return coop_status_message(st);
+}
+
+static char *coop_run_options_terminate(void *o, bool terminate) {
+	int idx = terminate ? coopIdxRunOptionsSetTerminate : coopIdxRunOptionsUnsetTerminate;
+	return coop_status_message(((coopRunOptionsFlagFn)coop_api[idx])((OrtRunOptions *)o));
+}
+
+static void coop_release_run_options(void *o) {
+	((coopReleaseRunOptionsFn)coop_api[coopIdxReleaseRunOptions])((OrtRunOptions *)o);
+}
+
+// coop_run_args holds everything one OrtApi::Run call needs. It lives in C
+// memory, so passing it to C costs no pointer checks, and is reused from
+// run to run.
+typedef struct {
+	OrtSession *session;
+	OrtRunOptions *run_options;
+	const char *const *in_names;
+	OrtValue **in;
+	size_t nin;
+	const char *const *out_names;
+	OrtValue **out;
+	size_t nout;
+	// ort_allocates[i] != 0: ONNX Runtime allocates output i, which is
+	// released after the run (nobody reads it).
+	unsigned char *ort_allocates;
+} coop_run_args;
+
+static char *coop_run(coop_run_args *a) {
+	for (size_t i = 0; i < a->nout; i++) {
+		if (a->ort_allocates[i]) {
+			a->out[i] = NULL;
+		}
+	}
+	OrtStatus *st = ((coopRunFn)coop_api[coopIdxRun])(a->session, a->run_options,
+		a->in_names, (const OrtValue *const *)a->in, a->nin,
+		a->out_names, a->nout, a->out);
+	for (size_t i = 0; i < a->nout; i++) {
+		if (a->ort_allocates[i] && a->out[i] != NULL) {
+			((coopReleaseValueFn)coop_api[coopIdxReleaseValue])(a->out[i]);
+			a->out[i] = NULL;
+		}
+	}
+	return coop_status_message(st);
+}
 */
 import "C"
 
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
+	"sync/atomic"
 	"unsafe"
 
 	ortgo "github.com/yalue/onnxruntime_go"
 )
 
-// The unsafe views below rely on two onnxruntime_go v1.27.0 types being a
-// single C pointer: SessionOptions{o *C.OrtSessionOptions} and
-// ValueInternalData{ortValue *C.OrtValue}. These array lengths fail to
-// compile if either ever grows.
+// The unsafe view below relies on onnxruntime_go v1.27.0's SessionOptions
+// being a single C pointer, SessionOptions{o *C.OrtSessionOptions}. These
+// array lengths fail to compile if it ever grows.
 var (
 	_ [unsafe.Sizeof(ortgo.SessionOptions{}) - unsafe.Sizeof(unsafe.Pointer(nil))]struct{}
 	_ [unsafe.Sizeof(unsafe.Pointer(nil)) - unsafe.Sizeof(ortgo.SessionOptions{})]struct{}
-	_ [unsafe.Sizeof(ortgo.ValueInternalData{}) - unsafe.Sizeof(unsafe.Pointer(nil))]struct{}
-	_ [unsafe.Sizeof(unsafe.Pointer(nil)) - unsafe.Sizeof(ortgo.ValueInternalData{})]struct{}
 )
 
 // bindCAPI looks up the C API table of the library onnxruntime_go loaded.
@@ -136,7 +205,7 @@ func takeMessage(msg *C.char) error {
 		return nil
 	}
 	defer C.free(unsafe.Pointer(msg))
-	return errors.New(C.GoString(msg))
+	return errors.New(strings.TrimSpace(C.GoString(msg)))
 }
 
 // setDeterministicCompute calls OrtApi::SetDeterministicCompute(opts, true).
@@ -145,66 +214,140 @@ func setDeterministicCompute(opts *ortgo.SessionOptions) error {
 	return takeMessage(C.coop_set_deterministic(raw))
 }
 
-// cValue is a tensor whose data lives in C memory, created through the C
-// API. It satisfies ortgo.Value only as far as DynamicAdvancedSession.Run
-// uses it (GetInternals); the embedded interface is nil, so any other method
-// would panic, and nothing outside this package ever sees a cValue.
-type cValue struct {
-	ortgo.Value
-	internals *ortgo.ValueInternalData
-	data      unsafe.Pointer
-	size      int
+// rawSession returns the OrtSession of an onnxruntime_go session, which
+// keeps it in the unexported field s.ortSession (v1.27.0). Reflection
+// rather than a cast on the struct's layout makes a future version that
+// moves the field fail here, with a message, instead of crashing.
+func rawSession(s *ortgo.DynamicAdvancedSession) (unsafe.Pointer, error) {
+	adv := reflect.ValueOf(s).Elem().FieldByName("s")
+	if adv.Kind() == reflect.Pointer && !adv.IsNil() {
+		p := adv.Elem().FieldByName("ortSession")
+		if p.Kind() == reflect.Pointer && !p.IsNil() {
+			return p.UnsafePointer(), nil
+		}
+	}
+	return nil, errors.New("cannot find the OrtSession inside onnxruntime_go's DynamicAdvancedSession (coop is built for onnxruntime_go v1.27.0)")
 }
 
-// newCValue creates a tensor of ONNX element type elem and the given shape
-// (nil or empty for rank 0) over size zeroed bytes of C memory.
-func newCValue(elem ortgo.TensorElementDataType, shape []int64, size int) (*cValue, error) {
-	mem, err := ortgo.GetMemoryInfo()
+// liveValues counts the OrtValues this package created and has not
+// released yet; tests check that closing sessions brings it back.
+var liveValues atomic.Int64
+
+// newTensorValue creates an OrtValue of ONNX Runtime element type elem and
+// the given shape (empty for rank 0) over size bytes at data, which must
+// stay valid, and in place, until the value is released. data may be C
+// memory or Go heap memory: Go's collector does not move heap objects, and
+// the caller keeps the Go memory reachable for the value's lifetime.
+func newTensorValue(mem unsafe.Pointer, elem ortgo.TensorElementDataType, shape []int64, data unsafe.Pointer, size int) (unsafe.Pointer, error) {
+	var cshape *C.int64_t
+	if len(shape) > 0 {
+		cshape = (*C.int64_t)(unsafe.Pointer(unsafe.SliceData(shape)))
+	}
+	var value unsafe.Pointer
+	msg := C.coop_create_tensor(mem, data, C.size_t(size), cshape, C.size_t(len(shape)), C.int(elem), &value)
+	if err := takeMessage(msg); err != nil {
+		return nil, err
+	}
+	liveValues.Add(1)
+	return value, nil
+}
+
+func releaseValue(v unsafe.Pointer) {
+	C.coop_release_value(v)
+	liveValues.Add(-1)
+}
+
+// cAlloc returns size zeroed bytes of C memory (at least one, since
+// malloc(0) may return NULL); cFree releases them.
+func cAlloc(size int) (unsafe.Pointer, error) {
+	p := C.calloc(1, C.size_t(max(size, 1)))
+	if p == nil {
+		return nil, fmt.Errorf("allocating %d bytes", size)
+	}
+	return p, nil
+}
+
+func cFree(p unsafe.Pointer) { C.free(p) }
+
+// cStrings copies names into a C array of C strings; freeCStrings
+// releases it.
+func cStrings(names []string) unsafe.Pointer {
+	arr := C.calloc(C.size_t(max(len(names), 1)), C.size_t(unsafe.Sizeof(uintptr(0))))
+	ptrs := unsafe.Slice((**C.char)(arr), len(names))
+	for i, n := range names {
+		ptrs[i] = C.CString(n)
+	}
+	return arr
+}
+
+func freeCStrings(arr unsafe.Pointer, n int) {
+	for _, p := range unsafe.Slice((**C.char)(arr), n) {
+		C.free(unsafe.Pointer(p))
+	}
+	C.free(arr)
+}
+
+func newRunOptions() (unsafe.Pointer, error) {
+	var o unsafe.Pointer
+	if err := takeMessage(C.coop_create_run_options(&o)); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// setTerminate sets or clears the flag that makes ONNX Runtime stop a run
+// using the options between two nodes; it is safe during the run.
+func setTerminate(o unsafe.Pointer, terminate bool) error {
+	return takeMessage(C.coop_run_options_terminate(o, C.bool(terminate)))
+}
+
+func releaseRunOptions(o unsafe.Pointer) { C.coop_release_run_options(o) }
+
+// runArgs is the C block of one binding set's OrtApi::Run arguments; the
+// in and out arrays follow it in the same allocation.
+type runArgs struct {
+	c   *C.coop_run_args
+	in  []uintptr // OrtValue pointers, by input position
+	out []uintptr // OrtValue pointers, by output position; 0 for outputs ONNX Runtime allocates
+	// ortAllocates[i] != 0 makes ONNX Runtime allocate output i, which is
+	// released after the run.
+	ortAllocates []byte
+}
+
+// newRunArgs allocates the argument block for a session with the given
+// C name arrays.
+func newRunArgs(session, runOptions, inNames unsafe.Pointer, nin int, outNames unsafe.Pointer, nout int) (*runArgs, error) {
+	const ptr = int(unsafe.Sizeof(uintptr(0)))
+	head := (int(unsafe.Sizeof(C.coop_run_args{})) + ptr - 1) / ptr * ptr
+	block, err := cAlloc(head + ptr*(nin+nout) + nout)
 	if err != nil {
 		return nil, err
 	}
-	alloc := size
-	if alloc == 0 {
-		alloc = 1 // malloc(0) may return NULL
-	}
-	data := C.calloc(1, C.size_t(alloc))
-	if data == nil {
-		return nil, fmt.Errorf("allocating %d bytes for a tensor", size)
-	}
-	var cshape *C.int64_t
-	if len(shape) > 0 {
-		cshape = (*C.int64_t)(C.malloc(C.size_t(8 * len(shape))))
-		defer C.free(unsafe.Pointer(cshape))
-		copy(unsafe.Slice((*int64)(unsafe.Pointer(cshape)), len(shape)), shape)
-	}
-	var value unsafe.Pointer
-	msg := C.coop_create_tensor(unsafe.Pointer(mem), data, C.size_t(size), cshape, C.size_t(len(shape)), C.int(elem), &value)
-	if err := takeMessage(msg); err != nil {
-		C.free(data)
-		return nil, err
-	}
-	holder := &struct{ p unsafe.Pointer }{value}
-	return &cValue{
-		internals: (*ortgo.ValueInternalData)(unsafe.Pointer(holder)),
-		data:      data,
-		size:      size,
+	c := (*C.coop_run_args)(block)
+	inArr := unsafe.Add(block, head)
+	outArr := unsafe.Add(inArr, ptr*nin)
+	flags := unsafe.Add(outArr, ptr*nout)
+	c.session = (*C.OrtSession)(session)
+	c.run_options = (*C.OrtRunOptions)(runOptions)
+	c.in_names = (**C.char)(inNames)
+	c.in = (**C.OrtValue)(inArr)
+	c.nin = C.size_t(nin)
+	c.out_names = (**C.char)(outNames)
+	c.out = (**C.OrtValue)(outArr)
+	c.nout = C.size_t(nout)
+	c.ort_allocates = (*C.uchar)(flags)
+	return &runArgs{
+		c:            c,
+		in:           unsafe.Slice((*uintptr)(inArr), nin),
+		out:          unsafe.Slice((*uintptr)(outArr), nout),
+		ortAllocates: unsafe.Slice((*byte)(flags), nout),
 	}, nil
 }
 
-// Bytes returns the tensor's data.
-func (v *cValue) Bytes() []byte { return unsafe.Slice((*byte)(v.data), v.size) }
+// run calls OrtApi::Run with the arguments as they stand.
+func (a *runArgs) run() error { return takeMessage(C.coop_run(a.c)) }
 
-func (v *cValue) GetInternals() *ortgo.ValueInternalData { return v.internals }
-
-// Destroy releases the OrtValue and its data.
-func (v *cValue) Destroy() error {
-	if v.internals != nil {
-		C.coop_release_value(*(*unsafe.Pointer)(unsafe.Pointer(v.internals)))
-		v.internals = nil
-	}
-	if v.data != nil {
-		C.free(v.data)
-		v.data = nil
-	}
-	return nil
+func (a *runArgs) free() {
+	C.free(unsafe.Pointer(a.c))
+	a.c = nil
 }

@@ -17,7 +17,9 @@
 // to cast every input to the element type and rank the graph declares, so
 // the same calling code drives float32 and float16 exports, integer or float
 // timesteps, rank-0 or per-batch timesteps. Outputs are always written into
-// float32 tensors the caller allocated: onnxruntime_go v1.27.0 cannot
-// allocate float16 outputs itself, and pre-allocated outputs let the engine
-// reuse its buffers from step to step.
+// float32 tensors the caller allocated, which lets the engine reuse its
+// buffers from step to step; a session in turn keeps its ONNX Runtime values
+// bound to those buffers between runs, so that a run with the buffers of the
+// last one makes a single cgo call and no allocation besides ONNX Runtime's
+// own work.
 package ort

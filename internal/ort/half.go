@@ -2,7 +2,6 @@ package ort
 
 import (
 	"math"
-	"sync"
 
 	"github.com/x448/float16"
 )
@@ -10,15 +9,35 @@ import (
 // The conversions between float32 and IEEE 754 binary16 of float16
 // graphs' inputs and outputs. They give the bits github.com/x448/float16
 // gives (round to nearest, ties to even; NaN payloads kept, quiet bit
-// set), which half_test.go checks, in half the time: a float16 unet's
-// inputs and outputs at SD size (2 x 4 x 64 x 64 each way) took 0.2 ms of
-// conversions per call, about 1 % of a real unet evaluation on a GPU.
+// set), which half_test.go checks. With F16C (half_f16c.go) a latent of SD
+// size (2 x 4 x 64 x 64) converts in about 2 µs each way; the Go loops
+// below, for other processors and short slices, take 35 to 45 µs, half
+// the time of calling float16 per value.
 
-// toHalf writes the binary16 bits of src into dst. Finite values take the
-// arithmetic of Fabian Giesen's float_to_half_fast3_rtne; infinities and
-// NaNs float16.Fromfloat32's path. The loop body is written out here,
-// rather than calling a per-value function, which halves the cost.
+// toHalf writes the binary16 bits of src into dst.
 func toHalf(dst []uint16, src []float32) {
+	if useF16C {
+		n := toHalfF16C(dst, src)
+		dst, src = dst[n:], src[n:]
+	}
+	toHalfGo(dst, src)
+}
+
+// fromHalf writes the float32 values of the binary16 bits src into dst
+// (exactly: every binary16 is a float32).
+func fromHalf(dst []float32, src []uint16) {
+	if useF16C {
+		n := fromHalfF16C(dst, src)
+		dst, src = dst[n:], src[n:]
+	}
+	fromHalfGo(dst, src)
+}
+
+// toHalfGo is toHalf without F16C. Finite values take the arithmetic of
+// Fabian Giesen's float_to_half_fast3_rtne; infinities and NaNs
+// float16.Fromfloat32's path. The loop body is written out here, rather
+// than calling a per-value function, which halves the cost.
+func toHalfGo(dst []uint16, src []float32) {
 	const (
 		infinity  = 0xff << 23
 		halfMax   = (127 + 16) << 23                   // 2^16: from here on, binary16 infinity
@@ -51,10 +70,9 @@ func toHalf(dst []uint16, src []float32) {
 	}
 }
 
-// fromHalf writes the float32 values of the binary16 bits src into dst
-// (exactly: every binary16 is a float32). Subnormals are scaled by a
-// float32 subtraction; infinities and NaNs take float16's path.
-func fromHalf(dst []float32, src []uint16) {
+// fromHalfGo is fromHalf without F16C. Subnormals are scaled by a float32
+// subtraction; infinities and NaNs take float16's path.
+func fromHalfGo(dst []float32, src []uint16) {
 	const (
 		shiftedExp = 0x7c00 << 13
 		magic      = 113 << 23 // 2^-14
@@ -75,18 +93,3 @@ func fromHalf(dst []float32, src []uint16) {
 		dst[i] = math.Float32frombits(u | uint32(h&0x8000)<<16)
 	}
 }
-
-// halfBuffers reuses the binary16 buffers of float16 inputs and outputs
-// from run to run, so that a float16 graph's calls allocate no tensor-sized
-// memory.
-var halfBuffers sync.Pool
-
-// halfBuffer returns a buffer of n binary16 values (contents undefined).
-func halfBuffer(n int) []uint16 {
-	if p, ok := halfBuffers.Get().(*[]uint16); ok && cap(*p) >= n {
-		return (*p)[:n]
-	}
-	return make([]uint16, n)
-}
-
-func putHalfBuffer(b []uint16) { halfBuffers.Put(&b) }

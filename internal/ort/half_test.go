@@ -15,6 +15,24 @@ var halfAll = flag.Bool("half.all", false, "check toHalf against float16.Fromflo
 // of every value that rounds differently on either side (each binary16
 // value and each midpoint between neighbours, four float32 ulps around).
 func TestToHalf(t *testing.T) {
+	forEachConversion(t, testToHalf)
+}
+
+// forEachConversion runs test with the Go conversions and, where the
+// processor has them, the F16C ones.
+func forEachConversion(t *testing.T, test func(*testing.T)) {
+	defer func(saved bool) { useF16C = saved }(useF16C)
+	useF16C = false
+	t.Run("go", test)
+	if !hasF16C {
+		t.Log("no F16C on this machine")
+		return
+	}
+	useF16C = true
+	t.Run("f16c", test)
+}
+
+func testToHalf(t *testing.T) {
 	// Values are converted in batches, as Run does.
 	src := make([]float32, 0, 1<<16)
 	dst := make([]uint16, 1<<16)
@@ -60,6 +78,10 @@ func TestToHalf(t *testing.T) {
 // fromHalf gives float16's float32 for every binary16, NaN payloads
 // included.
 func TestFromHalf(t *testing.T) {
+	forEachConversion(t, testFromHalf)
+}
+
+func testFromHalf(t *testing.T) {
 	src := make([]uint16, 1<<16)
 	for h := range src {
 		src[h] = uint16(h)
@@ -80,16 +102,24 @@ func BenchmarkHalf(b *testing.B) {
 	}
 	bits := make([]uint16, len(src))
 	dst := make([]float32, len(src))
-	b.Run("to", func(b *testing.B) {
-		for b.Loop() {
-			toHalf(bits, src)
+	defer func(saved bool) { useF16C = saved }(useF16C)
+	for _, f16c := range []bool{false, true} {
+		if f16c && !hasF16C {
+			continue
 		}
-	})
-	b.Run("from", func(b *testing.B) {
-		for b.Loop() {
-			fromHalf(dst, bits)
-		}
-	})
+		useF16C = f16c
+		name := map[bool]string{false: "go", true: "f16c"}[f16c]
+		b.Run("to/"+name, func(b *testing.B) {
+			for b.Loop() {
+				toHalf(bits, src)
+			}
+		})
+		b.Run("from/"+name, func(b *testing.B) {
+			for b.Loop() {
+				fromHalf(dst, bits)
+			}
+		})
+	}
 }
 
 func BenchmarkHalfX448(b *testing.B) {

@@ -109,22 +109,3 @@ func (in Input) atInt(i int) int64 {
 	}
 	return roundToInt(in.at(i))
 }
-
-func shapeString(s []int64) string {
-	out := "["
-	for i, d := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += fmt.Sprint(d)
-	}
-	return out + "]"
-}
-
-func numElements(s []int64) int64 {
-	n := int64(1)
-	for _, d := range s {
-		n *= d
-	}
-	return n
-}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	ortgo "github.com/yalue/onnxruntime_go"
 
@@ -191,9 +192,21 @@ type Session struct {
 
 	inputIndex  map[string]int // position in sig.Inputs
 	outputIndex map[string]int // position in sig.Outputs
+	dims        dimTable
+	// outputShapeErrs[j] holds OutputShape's errors for output j (see
+	// outputShapeErrors).
+	outputShapeErrs [][]error
+	resolvers       sync.Pool // *resolver for OutputShape
 
-	mu   sync.RWMutex // Run holds it shared, Close exclusively
-	sess *ortgo.DynamicAdvancedSession
+	mu       sync.RWMutex // Run holds it shared, Close exclusively
+	sess     *ortgo.DynamicAdvancedSession
+	raw      unsafe.Pointer // sess's OrtSession
+	mem      unsafe.Pointer // the OrtMemoryInfo of tensors over CPU memory
+	inNames  unsafe.Pointer // C array of the input names, in signature order
+	outNames unsafe.Pointer // C array of the output names
+
+	idleMu sync.Mutex
+	idle   []*bindings // binding sets between runs
 
 	runs atomic.Int64
 	busy atomic.Int64 // nanoseconds inside ONNX Runtime
@@ -222,7 +235,9 @@ func Open(modelPath string, opts SessionOptions) (*Session, error) {
 		opts:        opts,
 		inputIndex:  make(map[string]int, len(sig.Inputs)),
 		outputIndex: make(map[string]int, len(sig.Outputs)),
+		dims:        newDimTable(sig),
 	}
+	s.outputShapeErrs = s.outputShapeErrors()
 	inNames := make([]string, len(sig.Inputs))
 	for i, v := range sig.Inputs {
 		if _, err := ortElemType(v.ElemType); err != nil {
@@ -236,6 +251,11 @@ func Open(modelPath string, opts SessionOptions) (*Session, error) {
 		outNames[i] = v.Name
 		s.outputIndex[v.Name] = i
 	}
+	mem, err := ortgo.GetMemoryInfo()
+	if err != nil {
+		return nil, fmt.Errorf("opening model %s: %w", modelPath, err)
+	}
+	s.mem = unsafe.Pointer(mem)
 	so, err := opts.build()
 	if err != nil {
 		return nil, fmt.Errorf("opening model %s: %w", modelPath, err)
@@ -245,7 +265,13 @@ func Open(modelPath string, opts SessionOptions) (*Session, error) {
 	if err != nil {
 		return nil, sessionError(modelPath, err)
 	}
+	if s.raw, err = rawSession(sess); err != nil {
+		sess.Destroy()
+		return nil, fmt.Errorf("opening model %s: %w", modelPath, err)
+	}
 	s.sess = sess
+	s.inNames = cStrings(inNames)
+	s.outNames = cStrings(outNames)
 	return s, nil
 }
 
@@ -259,16 +285,21 @@ func (s *Session) Signature() *onnx.Signature { return s.sig }
 // Options returns the options the session was opened with.
 func (s *Session) Options() SessionOptions { return s.opts }
 
-// Close releases the ONNX Runtime session, waiting for runs in progress. It
-// is safe to call more than once.
+// Close releases the ONNX Runtime session and the values bound to the
+// callers' buffers, waiting for runs in progress. It is safe to call more
+// than once.
 func (s *Session) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sess == nil {
 		return nil
 	}
+	s.releaseBindings()
 	err := s.sess.Destroy()
-	s.sess = nil
+	s.sess, s.raw = nil, nil
+	freeCStrings(s.inNames, len(s.sig.Inputs))
+	freeCStrings(s.outNames, len(s.sig.Outputs))
+	s.inNames, s.outNames = nil, nil
 	return err
 }
 
@@ -302,6 +333,13 @@ func (s *Session) Stats() Stats {
 // model file, the input and what was expected. When ctx is cancelled during
 // the run, Run asks ONNX Runtime to stop (it checks between nodes) and
 // returns an error wrapping ctx.Err().
+//
+// ONNX Runtime reads float32 and int64 inputs of the declared type, and
+// writes float32 outputs, in the caller's memory, and the session keeps the
+// values bound to that memory for its next runs: a run with the same
+// buffers and shapes as an earlier one binds nothing anew. The session
+// therefore keeps the buffers of its latest runs reachable until other
+// buffers replace them or Close.
 func (s *Session) Run(ctx context.Context, inputs map[string]Input, outputs map[string]*latent.Tensor) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("model %s: not run: %w", s.path, err)
@@ -311,94 +349,80 @@ func (s *Session) Run(ctx context.Context, inputs map[string]Input, outputs map[
 	if s.sess == nil {
 		return fmt.Errorf("model %s: session is closed", s.path)
 	}
-	shapes, err := s.resolveInputs(inputs)
+	b, err := s.takeBindings()
 	if err != nil {
+		return fmt.Errorf("model %s: %w", s.path, err)
+	}
+	defer s.putBindings(b)
+	if err := s.resolveInputs(inputs, b.res); err != nil {
 		return err
 	}
-	if err := s.checkOutputs(outputs, shapes); err != nil {
+	if err := s.gatherOutputs(outputs, b); err != nil {
 		return err
 	}
+	if err := s.bindInputs(b); err != nil {
+		return err
+	}
+	if err := s.bindOutputs(b); err != nil {
+		return err
+	}
+	if err := s.runORT(ctx, b); err != nil {
+		return err
+	}
+	s.copyOutputs(b)
+	return nil
+}
 
-	var vs values
-	defer vs.destroy()
-	inValues := make([]ortgo.Value, len(s.sig.Inputs))
-	for i, info := range s.sig.Inputs {
-		v, err := vs.input(info.ElemType, shapes.inputs[i], inputs[info.Name])
-		if err != nil {
-			return fmt.Errorf("model %s: input %q: %w", s.path, info.Name, err)
-		}
-		inValues[i] = v
+// gatherOutputs checks the caller's output tensors and puts them in
+// b.outT by position.
+func (s *Session) gatherOutputs(outputs map[string]*latent.Tensor, b *bindings) error {
+	if len(outputs) == 0 {
+		return nil
 	}
-	outValues := make([]ortgo.Value, len(s.sig.Outputs))
-	pending := make([]outputCopy, 0, len(s.sig.Outputs))
-	var auto []int // outputs ONNX Runtime allocates; freed after the run
-	for i, info := range s.sig.Outputs {
-		t := outputs[info.Name]
-		var shape []int64
-		if t != nil {
-			shape = t.Shape64()
-		} else if resolved, err := s.outputShape(i, shapes); err == nil {
-			shape = resolved
-		} else if info.ElemType == onnx.Float16 {
-			return fmt.Errorf("model %s: output %q is float16 and its shape %s cannot be worked out from the inputs (%v); pass a tensor for it in outputs",
-				s.path, info.Name, info.ShapeString(), err)
-		} else {
-			auto = append(auto, i)
+	if len(s.sig.Outputs) > 2*len(outputs)+2 {
+		// Few of many outputs (a text encoder's hidden states): look the
+		// caller's names up.
+		for name, t := range outputs {
+			j, ok := s.outputIndex[name]
+			if !ok {
+				return s.unknownOutputError(name)
+			}
+			if err := s.checkOutput(j, t, b.res); err != nil {
+				return err
+			}
+			b.outT[j] = t
+		}
+		return nil
+	}
+	found := 0
+	for j := range s.sig.Outputs {
+		t, ok := outputs[s.sig.Outputs[j].Name]
+		if !ok {
 			continue
 		}
-		v, cp, err := vs.output(info.ElemType, shape, t, aliasesInput(t, inputs))
-		if err != nil {
-			return fmt.Errorf("model %s: output %q: %w", s.path, info.Name, err)
+		found++
+		if err := s.checkOutput(j, t, b.res); err != nil {
+			return err
 		}
-		if v == nil {
-			auto = append(auto, i)
-			continue
-		}
-		outValues[i] = v
-		if cp != nil {
-			pending = append(pending, cp)
-		}
+		b.outT[j] = t
 	}
-
-	if err := s.runORT(ctx, inValues, outValues); err != nil {
-		return err
-	}
-	for _, i := range auto {
-		if outValues[i] != nil {
-			vs.track(outValues[i])
-		}
-	}
-	for _, cp := range pending {
-		cp()
+	if found < len(outputs) {
+		return s.unknownOutput(outputs)
 	}
 	return nil
 }
 
-// runORT runs the session with a RunOptions that a cancelled ctx terminates.
-func (s *Session) runORT(ctx context.Context, in, out []ortgo.Value) error {
-	ro, err := ortgo.NewRunOptions()
-	if err != nil {
-		return fmt.Errorf("model %s: %w", s.path, err)
+// runORT runs the session with the binding set's run options, which a
+// cancelled ctx terminates.
+func (s *Session) runORT(ctx context.Context, b *bindings) error {
+	if !b.cancel.start(ctx) {
+		b.cancel.finish()
+		return fmt.Errorf("model %s: not run: %w", s.path, ctx.Err())
 	}
-	// terminate may run concurrently with the end of the run; the mutex
-	// keeps it from touching ro after Destroy.
-	var mu sync.Mutex
-	live := true
-	stop := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if live {
-			ro.Terminate()
-		}
-	})
 	start := time.Now()
-	err = s.sess.RunWithOptions(in, out, ro)
+	err := b.args.run()
 	elapsed := time.Since(start)
-	stop()
-	mu.Lock()
-	live = false
-	ro.Destroy()
-	mu.Unlock()
+	b.cancel.finish()
 
 	s.runs.Add(1)
 	s.busy.Add(int64(elapsed))
@@ -406,7 +430,7 @@ func (s *Session) runORT(ctx context.Context, in, out []ortgo.Value) error {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return fmt.Errorf("model %s: run stopped after %v: %w", s.path, elapsed.Round(time.Millisecond), ctxErr)
 		}
-		return fmt.Errorf("model %s: %w", s.path, err)
+		return fmt.Errorf("model %s: Error running network: %w", s.path, err)
 	}
 	return nil
 }
