@@ -508,8 +508,10 @@ func (d *Denoiser) run(ctx context.Context, req *adapters.Request, t float64, ro
 	}
 	in := d.cfg.In
 	per := req.Latent.Len()
-	for i := range b {
-		copy(buf.sample.Data[i*per:(i+1)*per], req.Latent.Data)
+	copy(buf.sample.Data[:per], req.Latent.Data)
+	for i := 1; i < b; i++ {
+		// From row 0, which the copy above left in the cache.
+		copy(buf.sample.Data[i*per:(i+1)*per], buf.sample.Data[:per])
 	}
 	buf.inputs[in.Timestep] = ort.Scalar(t)
 	for i, r := range rows {
