@@ -205,7 +205,7 @@ func TestConcurrentIsSequential(t *testing.T) {
 
 // TestConcurrentWhenItPays: the automatic choice runs a step concurrently
 // only when the work beside the longest participant's, by their previous
-// tasks, reaches minConcurrentWork, and runs a step one after the other
+// tasks, reaches minConcurrentWork or hides in the longest (leadRatio), and runs a step one after the other
 // while a participant has no previous task to judge by.
 func TestConcurrentWhenItPays(t *testing.T) {
 	s := newCheapStage(t, cheapEngine(ConcurrentWhenItPays), cheapPlan(64, 48, 12, 2))
@@ -221,7 +221,13 @@ func TestConcurrentWhenItPays(t *testing.T) {
 		want  bool
 	}{
 		{[]time.Duration{5 * time.Millisecond, 5 * time.Millisecond, time.Millisecond}, true},
-		{[]time.Duration{time.Millisecond / 4, 8 * time.Millisecond, time.Millisecond / 4}, false},
+		// Work beside the lead that hides in it: a fusion across spaces.
+		{[]time.Duration{time.Millisecond / 4, 8 * time.Millisecond, time.Millisecond / 4}, true},
+		// Too little beside the lead to pay for a worker.
+		{[]time.Duration{time.Millisecond / 40, 8 * time.Millisecond, time.Millisecond / 40}, false},
+		// Small tasks of equal size: waiting for a worker would be on
+		// the critical path.
+		{[]time.Duration{time.Millisecond / 2, time.Millisecond / 2, time.Millisecond / 4}, false},
 		{[]time.Duration{time.Millisecond, 8 * time.Millisecond, 0}, false},
 	} {
 		set(c.walls...)

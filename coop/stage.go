@@ -188,10 +188,11 @@ func (r *run) newStage(ctx context.Context, si int, st *graphs.Stage) (*stageRun
 
 	s.parts = stageParts(s.trajs, pm)
 	if r.engine.Concurrency != Sequential && len(s.trajs) > 1 {
-		// The primary's tasks run on this goroutine, every other
-		// participant's on a worker of its own.
+		// Every participant has a worker; in a concurrent step the one
+		// expected to take longest runs on this goroutine instead (see
+		// lead).
 		s.done = make(chan struct{}, len(s.trajs))
-		for _, tj := range s.trajs[1:] {
+		for _, tj := range s.trajs {
 			tj.wake = make(chan struct{})
 			go s.worker(ctx, tj, tj.wake)
 		}
@@ -346,18 +347,19 @@ func (s *stageRun) step(ctx context.Context, k int) error {
 	}
 	var ort0 time.Duration
 	concurrent := s.concurrentNow()
-	dispatched := 0
+	dispatched, lead := 0, -1
 	if concurrent {
 		ort0 = s.ortTime()
-		for j, tj := range s.trajs[1:] {
-			if s.weights[j+1] > 0 {
+		lead = s.lead()
+		for j, tj := range s.trajs {
+			if s.weights[j] > 0 && j != lead {
 				tj.wake <- struct{}{}
 				dispatched++
 			}
 		}
 	}
 	for j, tj := range s.trajs {
-		if s.weights[j] > 0 && (j == 0 || !concurrent) {
+		if s.weights[j] > 0 && (j == lead || !concurrent) {
 			s.task(ctx, tj)
 		}
 	}
@@ -438,13 +440,26 @@ func (s *stageRun) step(ctx context.Context, k int) error {
 // one after the other (docs/PERFORMANCE.md).
 const minConcurrentWork = time.Millisecond
 
+// Below minConcurrentWork a step still runs concurrently when the lead
+// task (which runs on the stage's goroutine, see lead) is at least
+// leadRatio times the work beside it and that work is at least
+// minHiddenWork: the workers then finish well within the lead's task, so
+// neither waking them nor waiting for them lies on the step's critical
+// path. This is a fusion across latent spaces, where a foreign
+// participant's bridges take milliseconds and the primary's prediction a
+// fraction of one.
+const (
+	leadRatio     = 4
+	minHiddenWork = 100 * time.Microsecond
+)
+
 // concurrentNow decides whether the current step's tasks run concurrently:
 // always, never, or when the work they would overlap, judged by each
 // active participant's previous task of the same kind, reaches
-// minConcurrentWork. A participant without such a task yet runs the step
+// minConcurrentWork or hides in the lead task's (leadRatio). A participant without such a task yet runs the step
 // one after the other, which measures it.
 func (s *stageRun) concurrentNow() bool {
-	if len(s.trajs) < 2 || s.trajs[1].wake == nil {
+	if len(s.trajs) < 2 || s.trajs[0].wake == nil {
 		return false
 	}
 	active := 0
@@ -468,9 +483,31 @@ func (s *stageRun) concurrentNow() bool {
 	case AlwaysConcurrent:
 		return true
 	case ConcurrentWhenItPays:
-		return sum-longest >= minConcurrentWork
+		beside := sum - longest
+		return beside >= minConcurrentWork || beside >= minHiddenWork && longest >= leadRatio*beside
 	}
 	return false
+}
+
+// lead picks the active participant whose task runs on the stage's
+// goroutine in a concurrent step: the one whose previous task of the same
+// kind took longest (the primary when none has run yet). The others, on
+// their workers, then usually finish first, so the stage goroutine rarely
+// waits for a worker: waking a parked goroutine costs tens of
+// microseconds, and only the wake at the start, which overlaps the lead's
+// task, is left on the step's critical path.
+func (s *stageRun) lead() int {
+	lead := -1
+	var longest time.Duration
+	for j, tj := range s.trajs {
+		if s.weights[j] <= 0 {
+			continue
+		}
+		if d := tj.lastWall[tj.taskKind(s.k)]; lead < 0 || d > longest {
+			lead, longest = j, d
+		}
+	}
+	return lead
 }
 
 // taskKind tells apart, for the durations concurrentNow judges by, the
