@@ -23,6 +23,9 @@ type trajectory struct {
 	cond  *adapters.Conditioning
 	smp   sampler.Sampler
 	x, z  *latent.Tensor // sampler state and model input
+	// in is the model input of the step being run, set by modelInput:
+	// z, or x itself where the two coincide.
+	in *latent.Tensor
 	eps   *latent.Tensor // the model's prediction in its own space
 	x0    *latent.Tensor // clean-latent scratch in its own space
 	// carried is the fused clean estimate carried into its space.
@@ -333,7 +336,7 @@ func (s *stageRun) step(ctx context.Context, k int) error {
 	st, pt := s.st, s.pt
 	i := st.First + k
 	abar := s.plan.Steps[i].Abar
-	if err := pt.smp.ModelInput(i, pt.x, pt.z); err != nil {
+	if err := pt.modelInput(i); err != nil {
 		return err
 	}
 	s.weights = st.Weights(k, NoiseLevel(abar), s.weights)
@@ -402,7 +405,7 @@ func (s *stageRun) step(ctx context.Context, k int) error {
 	// it after its last step only.
 	n := st.Steps()
 	if s.foreign || k+1 == n {
-		if err := sampler.X0FromEpsilon(pt.z, fused, abar, pt.x0); err != nil {
+		if err := sampler.X0FromEpsilon(pt.in, fused, abar, pt.x0); err != nil {
 			return err
 		}
 	}
@@ -489,6 +492,21 @@ func (s *stageRun) concurrentNow() bool {
 	return false
 }
 
+// modelInput sets tj.in to the VP latent tj's model sees at schedule step
+// i. Where the sampler's input scale is 1 (DDIM, DDPM, LCM and every
+// sampler on the VP latent itself) that is the state x, which is used as
+// it is instead of being copied into z: the step reads tj.in only before
+// the sampler moves x. Otherwise ModelInput writes it into z.
+func (tj *trajectory) modelInput(i int) error {
+	steps := tj.smp.Plan().Steps
+	if i >= 0 && i < len(steps) && steps[i].InputScale == 1 {
+		tj.in = tj.x
+		return nil
+	}
+	tj.in = tj.z
+	return tj.smp.ModelInput(i, tj.x, tj.z)
+}
+
 // lead picks the active participant whose task runs on the stage's
 // goroutine in a concurrent step: the one whose previous task of the same
 // kind took longest (the primary when none has run yet). The others, on
@@ -559,7 +577,7 @@ func (s *stageRun) task(ctx context.Context, tj *trajectory) {
 func (s *stageRun) contribute(ctx context.Context, tj *trajectory) error {
 	pt, k, i, abar := s.pt, s.k, s.i, s.abar
 	if tj.shared {
-		if err := s.predict(ctx, tj, pt.z, tj.eps); err != nil {
+		if err := s.predict(ctx, tj, pt.in, tj.eps); err != nil {
 			return err
 		}
 		tj.contrib = tj.eps
@@ -576,13 +594,13 @@ func (s *stageRun) contribute(ctx context.Context, tj *trajectory) error {
 				return err
 			}
 		}
-		if err := tj.smp.ModelInput(i, tj.x, tj.z); err != nil {
+		if err := tj.modelInput(i); err != nil {
 			return err
 		}
-		if err := s.predict(ctx, tj, tj.z, tj.eps); err != nil {
+		if err := s.predict(ctx, tj, tj.in, tj.eps); err != nil {
 			return err
 		}
-		if err := sampler.X0FromEpsilon(tj.z, tj.eps, abar, tj.x0); err != nil {
+		if err := sampler.X0FromEpsilon(tj.in, tj.eps, abar, tj.x0); err != nil {
 			return err
 		}
 		if err := tj.toPrimary.carry(ctx, tj.x0, tj.lastCarried); err != nil {
@@ -590,7 +608,7 @@ func (s *stageRun) contribute(ctx context.Context, tj *trajectory) error {
 		}
 		tj.lastBridge = k
 	}
-	if err := sampler.EpsilonFromX0(pt.z, tj.lastCarried, abar, tj.carriedEps); err != nil {
+	if err := sampler.EpsilonFromX0(pt.in, tj.lastCarried, abar, tj.carriedEps); err != nil {
 		return err
 	}
 	tj.contrib = tj.carriedEps
@@ -614,7 +632,9 @@ func (s *stageRun) catchUp(ctx context.Context, tj *trajectory) error {
 	}
 	tj.behind = false
 	if tj.restStep+1 == s.i {
-		if err := sampler.EpsilonFromX0(tj.z, tj.carried, tj.restAbar, tj.eps); err != nil {
+		// tj.x has not moved since it came to rest: tj.in is still the
+		// model input of that step.
+		if err := sampler.EpsilonFromX0(tj.in, tj.carried, tj.restAbar, tj.eps); err != nil {
 			return err
 		}
 		return tj.smp.Step(tj.restStep, tj.x, tj.eps)
