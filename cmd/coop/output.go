@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/image/draw"
 
+	"github.com/coop-diffusion/coop/coop"
 	"github.com/coop-diffusion/coop/internal/job"
 	"github.com/coop-diffusion/coop/internal/ort"
 	"github.com/coop-diffusion/coop/latent"
@@ -45,6 +46,9 @@ type pendingImage struct {
 	// threads overrides the recipe's intra-op threads when >= 0 (the
 	// --threads flag, which the recorded recipe does not show).
 	threads int
+	// concurrency is when the participants of a step work concurrently
+	// (--concurrency, which changes the speed, not the image).
+	concurrency coop.Concurrency
 
 	// Filled once rendered: a thumbnail for contact sheets.
 	thumb image.Image
@@ -69,8 +73,10 @@ type batchOptions struct {
 	origin string
 	// threads is --threads, -1 when not given.
 	threads int
-	cache   *job.DigestCache
-	warn    func(format string, args ...any)
+	// concurrency is --concurrency.
+	concurrency coop.Concurrency
+	cache       *job.DigestCache
+	warn        func(format string, args ...any)
 }
 
 // prepareBatch checks everything about a loaded recipe that can be
@@ -113,7 +119,7 @@ func prepareBatch(r *recipes.Recipe, o batchOptions) (*batch, error) {
 		}
 		seeds := v.Recipe.SeedList()
 		for si, seed := range seeds {
-			img := &pendingImage{job: j, variant: v.Label, seed: seed, digests: digests, threads: o.threads}
+			img := &pendingImage{job: j, variant: v.Label, seed: seed, digests: digests, threads: o.threads, concurrency: o.concurrency}
 			img.label = v.Label
 			if len(seeds) > 1 {
 				img.label = strings.TrimSpace(v.Label + " seed=" + strconv.FormatUint(seed, 10))

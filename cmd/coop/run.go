@@ -61,6 +61,7 @@ func renderFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line on stdout (steps, images, reports)"},
 		&cli.StringFlag{Name: "device", Usage: "run the models on cpu or cuda (the recipe's device field)"},
 		&cli.IntFlag{Name: "threads", Usage: "intra-op threads per model, 0 = automatic; replaces the recipe's threads (neither is recorded in the PNG: they change the speed, not the image)"},
+		&cli.StringFlag{Name: "concurrency", Value: "auto", Usage: "when the participants of a step work concurrently: auto (when it pays), always or sequential (the image is the same bit for bit)"},
 		&cli.BoolFlag{Name: "strict", Usage: "refuse to run when a model's SHA-256 differs from the one the recipe or PNG records"},
 	}
 }
@@ -89,10 +90,14 @@ func runAction(ctx context.Context, cmd *cli.Command) error {
 	cache := digestCache()
 	defer cache.Save()
 	o := batchOptions{outDir: cmd.String("out"), force: cmd.Bool("force"), strict: cmd.Bool("strict"), threads: -1, cache: cache, warn: pr.warn}
+	var err error
 	if cmd.IsSet("threads") {
 		if o.threads = cmd.Int("threads"); o.threads < 0 || o.threads > 4096 {
 			return badInputf("--threads %d: give 0 (automatic) to 4096", o.threads)
 		}
+	}
+	if o.concurrency, err = coop.ParseConcurrency(cmd.String("concurrency")); err != nil {
+		return badInputf("--concurrency: %v", err)
 	}
 	lim, err := limits(cmd)
 	if err != nil {
@@ -262,7 +267,7 @@ func renderImage(ctx context.Context, pool *job.Pool, img *pendingImage, result 
 	if err != nil {
 		return nil, err
 	}
-	res, err := j.Run(ctx, ms, job.RunOptions{Seed: img.seed, Release: release, Image: result, Progress: func(ev coop.Event) {
+	res, err := j.Run(ctx, ms, job.RunOptions{Seed: img.seed, Release: release, Image: result, Concurrency: img.concurrency, Progress: func(ev coop.Event) {
 		pr.step(ev)
 		if stepHook != nil {
 			stepHook(ev)

@@ -252,3 +252,63 @@ func TestPNGHoldsNoRecipe(t *testing.T) {
 		t.Errorf("exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestRunConcurrency: --concurrency always runs the fusion's participants
+// concurrently (the report says so), sequential one after the other, and
+// both write the same PNG byte for byte; a bad value exits 2 naming the
+// flag before any model runs.
+func TestRunConcurrency(t *testing.T) {
+	isolateCache(t)
+	dir, _ := runDir(t)
+	recipe := filepath.Join(dir, "blend.yaml")
+	err := os.WriteFile(recipe, []byte(`version: 1
+models:
+  sd: {path: sd15}
+  xl: {path: sdxl}
+prompt: a photo of a coffee
+seed: 1
+steps: 4
+stages:
+  - participants:
+      - {model: sd}
+      - {model: xl, weight: 0.5, prompt: galaxies}
+`), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pngs [][]byte
+	for _, mode := range []string{"always", "sequential"} {
+		out := t.TempDir()
+		r := coopCLI(t, "run", "--threads", "1", "--json", "--concurrency", mode, "--out", out, recipe)
+		if r.code != 0 {
+			t.Fatalf("--concurrency %s: exit %d\n%s", mode, r.code, r.stderr)
+		}
+		evs := events(t, r.stdout)
+		images, reports := ofKind(evs, "image"), ofKind(evs, "report")
+		if len(images) != 1 || len(reports) != 1 {
+			t.Fatalf("--concurrency %s: %d images and %d reports, want 1", mode, len(images), len(reports))
+		}
+		for _, rep := range reports {
+			if got, want := rep.Report.Concurrent, mode == "always"; got != want {
+				t.Errorf("--concurrency %s: %s reports concurrent %t", mode, rep.Path, got)
+			}
+		}
+		data, err := os.ReadFile(images[0].Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pngs = append(pngs, data)
+	}
+	if !bytes.Equal(pngs[0], pngs[1]) {
+		t.Error("--concurrency always and sequential wrote different PNGs")
+	}
+
+	out := t.TempDir()
+	r := coopCLI(t, "run", "--concurrency", "sometimes", "--out", out, recipe)
+	if r.code != 2 || !strings.Contains(r.stderr, "--concurrency") || !strings.Contains(r.stderr, "sometimes") {
+		t.Errorf("--concurrency sometimes: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("--concurrency sometimes wrote %d files", len(entries))
+	}
+}
