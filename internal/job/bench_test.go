@@ -146,6 +146,8 @@ func BenchmarkParticipants(b *testing.B) {
 			{"auto-1thread", 1, coop.ConcurrentWhenItPays},
 			{"sequential-1thread", 1, coop.Sequential},
 			{"sequential-2threads", 2, coop.Sequential},
+			{"concurrent-2threads", 2, coop.AlwaysConcurrent},
+			{"auto-2threads", 2, coop.ConcurrentWhenItPays},
 		} {
 			b.Run(c.name+"/"+m.name, func(b *testing.B) {
 				p := demoJob(b, c.file, m.threads, c.sets...)
