@@ -361,9 +361,20 @@ func (s *stageRun) step(ctx context.Context, k int) error {
 			}
 		}
 	}
-	for j, tj := range s.trajs {
-		if s.weights[j] > 0 && (j == lead || !concurrent) {
-			s.task(ctx, tj)
+	if concurrent {
+		s.task(ctx, s.trajs[lead])
+	} else {
+		// The longest task first: the shorter ones' results are then
+		// still in the cache when the fusion reads them (a foreign
+		// participant's bridges pass megabytes of pixels through it).
+		// The order changes no result: each task writes its own buffers
+		// and the fusion adds in participant order.
+		lead = s.lead()
+		s.task(ctx, s.trajs[lead])
+		for j, tj := range s.trajs {
+			if s.weights[j] > 0 && j != lead {
+				s.task(ctx, tj)
+			}
 		}
 	}
 	for n := dispatched; n > 0; n-- {
