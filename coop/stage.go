@@ -25,9 +25,9 @@ type trajectory struct {
 	x, z  *latent.Tensor // sampler state and model input
 	// in is the model input of the step being run, set by modelInput:
 	// z, or x itself where the two coincide.
-	in *latent.Tensor
-	eps   *latent.Tensor // the model's prediction in its own space
-	x0    *latent.Tensor // clean-latent scratch in its own space
+	in  *latent.Tensor
+	eps *latent.Tensor // the model's prediction in its own space
+	x0  *latent.Tensor // clean-latent scratch in its own space
 	// carried is the fused clean estimate carried into its space.
 	carried *latent.Tensor
 	// lastCarried is its latest clean estimate carried into the primary

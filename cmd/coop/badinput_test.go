@@ -399,6 +399,10 @@ stages:
 		w.must(faults.Truncate(unet(w, "sd15")+"_data", 100))
 		return []string{"validate", w.recipe(plainRecipe)}
 	}, 2, []string{"{dir}/sd15/unet/model.onnx: its weights file {dir}/sd15/unet/model.onnx_data holds 100 bytes", "cut short"}},
+	{"onnx", "external weights outside the model's folder", func(w *workspace) []string {
+		rewriteUnet(w, faults.Options{External: true, ExternalLocation: "../../weights.bin"})
+		return []string{"validate", w.recipe(plainRecipe)}
+	}, 2, []string{"{dir}/sd15/unet/model.onnx: its weights file \"../../weights.bin\" lies outside the model's folder", "relative path"}},
 	{"onnx", "latents declared int32", func(w *workspace) []string {
 		rewriteUnet(w, faults.Options{Edit: func(s *onnx.Signature) { s.Inputs[0].ElemType = onnx.Int32 }})
 		return []string{"validate", w.recipe(plainRecipe)}

@@ -50,6 +50,9 @@ type Options struct {
 	// External writes the graph's weights to model.onnx_data beside the
 	// file, as exports over 2 GB do.
 	External bool
+	// ExternalLocation, with External, is where the weights go instead,
+	// relative to the file's folder, as the model records it.
+	ExternalLocation string
 }
 
 // RewriteModel replaces the ONNX file at path by a small graph that
@@ -73,6 +76,9 @@ func RewriteModel(path string, o Options) error {
 	if o.External {
 		// Drop a data file of the original, then write ours.
 		os.Remove(path + "_data")
+		if o.ExternalLocation != "" {
+			return b.WriteFileExternalTo(path, o.ExternalLocation, 1)
+		}
 		return b.WriteFileExternal(path, 1)
 	}
 	return b.WriteFile(path)

@@ -401,11 +401,18 @@ const externalAlign = 4096
 // aligned offsets. When no initializer is that large, no data file is
 // written and any stale one is left alone.
 func (b *Builder) WriteFileExternal(path string, minBytes int) error {
+	return b.WriteFileExternalTo(path, filepath.Base(path)+"_data", minBytes)
+}
+
+// WriteFileExternalTo is WriteFileExternal with the data file at location,
+// a path relative to the model's folder that the model records as it is:
+// tests use it to write models whose location is not the convention's,
+// or leads out of the folder.
+func (b *Builder) WriteFileExternalTo(path, location string, minBytes int) error {
 	if err := b.validate(); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	dataPath := path + "_data"
-	location := filepath.Base(dataPath)
+	dataPath := filepath.Join(filepath.Dir(path), location)
 	refs := make(map[int]externalRef)
 	var offset int64
 	for i, init := range b.initializers {

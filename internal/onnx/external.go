@@ -9,8 +9,8 @@ import (
 )
 
 // ErrExternalData classifies the errors of CheckExternalData: a data file
-// that is missing, is not a file, or is shorter than the initializers
-// stored in it need.
+// that is missing, is not a file, lies outside the model's folder, or is
+// shorter than the initializers stored in it need.
 var ErrExternalData = errors.New("external data")
 
 // ExternalDataError reports an external data file that cannot give an
@@ -28,8 +28,14 @@ type ExternalDataError struct {
 	Err     error // the error of stat, when the file cannot be read
 }
 
+// errOutsideFolder is the Err of an ExternalDataError whose location is
+// absolute or climbs out of the model's folder.
+var errOutsideFolder = errors.New("outside the model's folder")
+
 func (e *ExternalDataError) Error() string {
 	switch {
+	case errors.Is(e.Err, errOutsideFolder):
+		return fmt.Sprintf("%s: its weights file %q lies outside the model's folder (%d initializers, %s among them, name it); external data must lie in the folder, under a relative path", e.Model, e.Data, e.Tensors, e.Tensor)
 	case e.Err != nil && errors.Is(e.Err, fs.ErrNotExist):
 		return fmt.Sprintf("%s: its weights file %s is missing (%d initializers, %s among them, store their bytes there); copy it beside the model", e.Model, e.Data, e.Tensors, e.Tensor)
 	case e.Err != nil:
@@ -47,7 +53,8 @@ func (e *ExternalDataError) Unwrap() []error {
 
 // CheckExternalData checks, for the model file at modelPath whose
 // signature s is, that every external data file its initializers name
-// exists beside it and is long enough for the bytes they read (offset plus
+// lies in its folder (a relative path that does not climb out of it),
+// exists there and is long enough for the bytes they read (offset plus
 // length). It reads only the files' sizes, so it costs the same for a
 // kilobyte of weights as for ten gigabytes. A data file cut short is the
 // usual trace of an interrupted download; ONNX Runtime would find it only
@@ -83,6 +90,14 @@ func (s *Signature) CheckExternalData(modelPath string) error {
 		if loc == "" {
 			e.Data = "(no location)"
 			e.Err = fmt.Errorf("initializer %s stores its bytes externally without naming a file", f.tensor)
+			return e
+		}
+		if !filepath.IsLocal(loc) {
+			// The ONNX specification makes a location relative to the
+			// model's folder, and ONNX Runtime refuses one that is
+			// absolute or leads out of it (which would let a model read
+			// any file on the machine into its weights).
+			e.Data, e.Err = loc, errOutsideFolder
 			return e
 		}
 		st, err := os.Stat(e.Data)

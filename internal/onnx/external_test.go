@@ -175,6 +175,31 @@ func TestExternalDataEntries(t *testing.T) {
 		t.Errorf("w.bin of 103 bytes: %v", err)
 	}
 
+	// A location outside the model's folder is refused before anything
+	// reads it, whether or not the file exists.
+	if err := os.WriteFile(filepath.Join(filepath.Dir(dir), "w.bin"), make([]byte, 104), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, loc := range []string{"../w.bin", "/etc/passwd", filepath.Join(filepath.Dir(dir), "w.bin"), "sub/../../w.bin"} {
+		data := append(append([]byte(nil), base...), graphField(externalInitializer("w", []int64{2}, [2]string{"location", loc}))...)
+		sig, err := ReadSignatureBytes(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = sig.CheckExternalData(model)
+		if err == nil || !errors.Is(err, ErrExternalData) || !strings.Contains(err.Error(), "outside the model's folder") || !strings.Contains(err.Error(), loc) {
+			t.Errorf("location %q: %v", loc, err)
+		}
+	}
+	// Inside the folder through a detour is fine.
+	data = append(append([]byte(nil), base...), graphField(externalInitializer("w", []int64{2, 5}, [2]string{"location", "sub/../w.bin"}, [2]string{"offset", "64"}))...)
+	if sig, err = ReadSignatureBytes(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := sig.CheckExternalData(model); err == nil || !strings.Contains(err.Error(), "up to byte 104") {
+		t.Errorf("location sub/../w.bin (103 bytes): %v", err)
+	}
+
 	// An offset that is not a number is a corrupt model, positioned in it.
 	for _, bad := range [][2]string{{"offset", "-1"}, {"length", "12 bytes"}} {
 		data := append(append([]byte(nil), base...), graphField(externalInitializer("w", []int64{2}, [2]string{"location", "w.bin"}, bad))...)
