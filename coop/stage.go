@@ -326,9 +326,10 @@ func (s *stageRun) stop() {
 	}
 }
 
-// step runs stage step k: every active participant's contribution (the
-// workers' concurrently with the primary's), the fusion in participant
-// order, the primary's sampler step.
+// step runs stage step k: every active participant's contribution
+// (concurrently on the workers beside the lead's, or one after the other
+// starting with the lead's), the fusion in participant order, the
+// primary's sampler step.
 func (s *stageRun) step(ctx context.Context, k int) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -470,8 +471,9 @@ const (
 // concurrentNow decides whether the current step's tasks run concurrently:
 // always, never, or when the work they would overlap, judged by each
 // active participant's previous task of the same kind, reaches
-// minConcurrentWork or hides in the lead task's (leadRatio). A participant without such a task yet runs the step
-// one after the other, which measures it.
+// minConcurrentWork or hides in the lead task (leadRatio). A participant
+// without such a task yet runs the step one after the other, which
+// measures it.
 func (s *stageRun) concurrentNow() bool {
 	if len(s.trajs) < 2 || s.trajs[0].wake == nil {
 		return false

@@ -264,14 +264,13 @@ func (a *Autoencoder) encode(ctx context.Context, pixels, dst *latent.Tensor, ra
 			// buffer in one pass.
 			a.mean.Shape, a.mean.Data = dst.Shape, mean
 			return a.space.ToLatentInto(dst, &a.mean)
-		} else {
-			a.eps = reuse(a.eps, plane)
-			a.noise.FillSlice(a.eps.Data, a.draws*sampler.NoiseStride)
-			a.draws++
-			for i, m := range mean {
-				lv := math.Min(math.Max(float64(logvar[i]), -30), 20)
-				dst.Data[i] = float32(float64(m) + math.Exp(lv/2)*float64(a.eps.Data[i]))
-			}
+		}
+		a.eps = reuse(a.eps, plane)
+		a.noise.FillSlice(a.eps.Data, a.draws*sampler.NoiseStride)
+		a.draws++
+		for i, m := range mean {
+			lv := math.Min(math.Max(float64(logvar[i]), -30), 20)
+			dst.Data[i] = float32(float64(m) + math.Exp(lv/2)*float64(a.eps.Data[i]))
 		}
 	}
 	return a.space.ToLatent(dst)
