@@ -9,19 +9,16 @@ import (
 
 var _ adapters.Timed = (*Autoencoder)(nil)
 
-func (a *Autoencoder) graphs() []*graph.Model {
-	var gs []*graph.Model
-	for _, m := range []*graph.Model{a.enc, a.dec} {
-		if m != nil {
-			gs = append(gs, m)
-		}
-	}
-	return gs
-}
+// graphs returns the encoder and the decoder, nil where the folder has
+// none. The engine reads the stats around every call: no allocation.
+func (a *Autoencoder) graphs() [2]*graph.Model { return [2]*graph.Model{a.enc, a.dec} }
 
 // RuntimeStats appends the stats of the encoder's and decoder's sessions.
 func (a *Autoencoder) RuntimeStats(dst []adapters.GraphStats) []adapters.GraphStats {
 	for _, m := range a.graphs() {
+		if m == nil {
+			continue
+		}
 		st := m.Stats()
 		dst = append(dst, adapters.GraphStats{Role: m.Role, Runs: st.Runs, Time: st.Time})
 	}
@@ -32,6 +29,9 @@ func (a *Autoencoder) RuntimeStats(dst []adapters.GraphStats) []adapters.GraphSt
 func (a *Autoencoder) OpenSessions() (time.Duration, error) {
 	var total time.Duration
 	for _, m := range a.graphs() {
+		if m == nil {
+			continue
+		}
 		d, err := m.Open()
 		total += d
 		if err != nil {
