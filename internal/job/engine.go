@@ -10,11 +10,18 @@ import (
 // engineModel is the engine's view of a loaded model; the engine opens,
 // times and releases its sessions through it.
 func engineModel(name string, m *adapters.Model) *coop.Model {
-	cm := &coop.Model{Name: name, Denoiser: m.Denoiser, VAE: m.VAE, Text: m.Text, Sessions: m}
+	cm := &coop.Model{}
+	setEngineModel(cm, name, m)
+	return cm
+}
+
+// setEngineModel points cm at m's parts, keeping cm's caches.
+func setEngineModel(cm *coop.Model, name string, m *adapters.Model) {
+	cm.Name, cm.Denoiser, cm.VAE, cm.Text, cm.Sessions = name, m.Denoiser, m.VAE, m.Text, m
+	cm.ControlNet = nil
 	if len(m.Controls) > 0 {
 		cm.ControlNet = m.Controls[0]
 	}
-	return cm
 }
 
 // IntraOpThreads is the number of ONNX Runtime intra-op threads the

@@ -18,6 +18,11 @@ import (
 // options: a sweep over a model's path loads each folder.
 type Pool struct {
 	loaded map[poolKey]*adapters.Model
+	// engine holds the engine's view of each loaded model, handed to
+	// every job that uses it: its prompt cache then encodes each prompt
+	// once for all the images, and its bridge pool keeps the pixel
+	// bridges' buffers from one image to the next.
+	engine map[poolKey]*coop.Model
 	order  []*adapters.Model
 }
 
@@ -28,7 +33,9 @@ type poolKey struct {
 }
 
 // NewPool returns an empty pool.
-func NewPool() *Pool { return &Pool{loaded: map[poolKey]*adapters.Model{}} }
+func NewPool() *Pool {
+	return &Pool{loaded: map[poolKey]*adapters.Model{}, engine: map[poolKey]*coop.Model{}}
+}
 
 // Load returns j's models, loading those the pool does not hold yet with
 // opts (Name and FamilyOverride are set per model from the recipe).
@@ -56,7 +63,15 @@ func (p *Pool) Load(ctx context.Context, j *Job, opts adapters.LoadOptions) (*Mo
 			p.order = append(p.order, m)
 		}
 		loaded[name] = m
-		ms.ByName[name] = engineModel(name, m)
+		cm := p.engine[key]
+		if cm == nil {
+			cm = &coop.Model{}
+			p.engine[key] = cm
+		}
+		// The parts are set anew for every job: bridgeDecoders below may
+		// have replaced them for the previous one.
+		setEngineModel(cm, name, m)
+		ms.ByName[name] = cm
 	}
 	// As in Job.Load: a prior that names a decoder decodes through its
 	// stage B and A.
@@ -72,6 +87,6 @@ func (p *Pool) Close() error {
 	for _, m := range p.order {
 		errs = append(errs, m.Close())
 	}
-	p.loaded, p.order = map[poolKey]*adapters.Model{}, nil
+	p.loaded, p.engine, p.order = map[poolKey]*adapters.Model{}, map[poolKey]*coop.Model{}, nil
 	return errors.Join(errs...)
 }
