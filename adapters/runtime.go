@@ -13,6 +13,23 @@ type GraphStats struct {
 	// spent inside them.
 	Runs int64
 	Time time.Duration
+	// Open says whether the session is open: a part opens only the
+	// graphs it runs (a Stable Cascade prior decoded through stage B and
+	// A never opens its previewer).
+	Open bool
+}
+
+// OneWaySessions is implemented by autoencoders whose encoder and decoder
+// are graphs of their own (adapters/vae), so that a user of one direction
+// alone opens only that graph: Stable Cascade's stage B and A bridge
+// decodes with stage A and encodes with the prior's EfficientNet, and
+// never needs stage A's encoder or the prior's previewer.
+type OneWaySessions interface {
+	// OpenEncoder and OpenDecoder open the encoder's or the decoder's
+	// session if the autoencoder has that graph and it is not open yet,
+	// and return the time ONNX Runtime spent creating it.
+	OpenEncoder() (time.Duration, error)
+	OpenDecoder() (time.Duration, error)
 }
 
 // Timed is implemented by the parts of a Model whose graphs run in ONNX
@@ -43,9 +60,17 @@ func (m *Model) RuntimeStats() []GraphStats {
 // OpenSessions opens every session of the model's parts now rather than
 // on first use (which is when they open otherwise) and returns the time
 // ONNX Runtime spent creating them.
-func (m *Model) OpenSessions() (time.Duration, error) {
+func (m *Model) OpenSessions() (time.Duration, error) { return m.OpenSessionsExcept(nil) }
+
+// OpenSessionsExcept is OpenSessions for every part but skip (one of the
+// model's parts, such as its VAE when another autoencoder stands in for
+// it and opens the half it uses).
+func (m *Model) OpenSessionsExcept(skip any) (time.Duration, error) {
 	var total time.Duration
 	for _, c := range m.closers {
+		if skip != nil && any(c) == skip {
+			continue
+		}
 		if t, ok := c.(Timed); ok {
 			d, err := t.OpenSessions()
 			total += d

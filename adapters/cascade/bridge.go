@@ -244,17 +244,31 @@ func (b *Bridge) Decode(ctx context.Context, lat, dst *latent.Tensor) error {
 	return nil
 }
 
-// OpenSessions opens the sessions of stage B, stage A, the text encoder
-// and the prior's encoder that are not open yet.
+// OpenSessions opens the sessions the bridge runs that are not open yet:
+// stage B, the text encoder, stage A's decoder and the prior's encoder.
+// Stage A's encoder and the prior's previewer stay closed where the
+// autoencoders open one direction alone (adapters.OneWaySessions).
 func (b *Bridge) OpenSessions() (time.Duration, error) {
 	var total time.Duration
 	for _, p := range b.parts {
-		if t, ok := p.(adapters.Timed); ok {
-			d, err := t.OpenSessions()
-			total += d
-			if err != nil {
-				return total, err
+		var open func() (time.Duration, error)
+		oneWay, ok := p.(adapters.OneWaySessions)
+		switch {
+		case ok && p == any(b.stageA):
+			open = oneWay.OpenDecoder
+		case ok && p == any(b.enc):
+			open = oneWay.OpenEncoder
+		default:
+			t, ok := p.(adapters.Timed)
+			if !ok {
+				continue
 			}
+			open = t.OpenSessions
+		}
+		d, err := open()
+		total += d
+		if err != nil {
+			return total, err
 		}
 	}
 	return total, nil

@@ -10,8 +10,7 @@ var _ adapters.Timed = (*Split)(nil)
 
 // RuntimeStats appends the stats of the ControlNet's session.
 func (s *Split) RuntimeStats(dst []adapters.GraphStats) []adapters.GraphStats {
-	st := s.g.Stats()
-	return append(dst, adapters.GraphStats{Role: s.g.Role, Runs: st.Runs, Time: st.Time})
+	return append(dst, s.g.GraphStats())
 }
 
 // OpenSessions opens the ControlNet's session.

@@ -11,8 +11,7 @@ var _ adapters.Timed = (*Encoder)(nil)
 // RuntimeStats appends the stats of every text encoder's session.
 func (e *Encoder) RuntimeStats(dst []adapters.GraphStats) []adapters.GraphStats {
 	for _, p := range e.parts {
-		st := p.Graph.Stats()
-		dst = append(dst, adapters.GraphStats{Role: p.Graph.Role, Runs: st.Runs, Time: st.Time})
+		dst = append(dst, p.Graph.GraphStats())
 	}
 	return dst
 }

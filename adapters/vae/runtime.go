@@ -7,7 +7,10 @@ import (
 	"github.com/coop-diffusion/coop/adapters/internal/graph"
 )
 
-var _ adapters.Timed = (*Autoencoder)(nil)
+var (
+	_ adapters.Timed          = (*Autoencoder)(nil)
+	_ adapters.OneWaySessions = (*Autoencoder)(nil)
+)
 
 // graphs returns the encoder and the decoder, nil where the folder has
 // none. The engine reads the stats around every call: no allocation.
@@ -19,24 +22,30 @@ func (a *Autoencoder) RuntimeStats(dst []adapters.GraphStats) []adapters.GraphSt
 		if m == nil {
 			continue
 		}
-		st := m.Stats()
-		dst = append(dst, adapters.GraphStats{Role: m.Role, Runs: st.Runs, Time: st.Time})
+		dst = append(dst, m.GraphStats())
 	}
 	return dst
 }
 
 // OpenSessions opens the encoder's and decoder's sessions.
 func (a *Autoencoder) OpenSessions() (time.Duration, error) {
-	var total time.Duration
-	for _, m := range a.graphs() {
-		if m == nil {
-			continue
-		}
-		d, err := m.Open()
-		total += d
-		if err != nil {
-			return total, err
-		}
+	d, err := a.OpenEncoder()
+	if err != nil {
+		return d, err
 	}
-	return total, nil
+	d2, err := a.OpenDecoder()
+	return d + d2, err
+}
+
+// OpenEncoder opens the encoder's session alone.
+func (a *Autoencoder) OpenEncoder() (time.Duration, error) { return openGraph(a.enc) }
+
+// OpenDecoder opens the decoder's session alone.
+func (a *Autoencoder) OpenDecoder() (time.Duration, error) { return openGraph(a.dec) }
+
+func openGraph(m *graph.Model) (time.Duration, error) {
+	if m == nil {
+		return 0, nil
+	}
+	return m.Open()
 }

@@ -127,7 +127,8 @@ func (d *decoderSessions) Close() error {
 }
 
 // bridgedSessions is the engine's handle on a prior decoded through a
-// decoder: it opens the bridge's sessions with the prior's, reports only
+// decoder: it opens the bridge's sessions with the prior's (not the
+// previewer, which the bridge replaces), reports only
 // the prior's (the decoder's show under the decoder's name) and releases
 // its hold on the decoder when it closes.
 type bridgedSessions struct {
@@ -140,7 +141,9 @@ type bridgedSessions struct {
 var _ coop.Sessions = (*bridgedSessions)(nil)
 
 func (b *bridgedSessions) OpenSessions() (time.Duration, error) {
-	d, err := b.prior.OpenSessions()
+	// The prior's autoencoder is the bridge's encoder; the bridge opens
+	// its encoder alone, and the previewer stays closed.
+	d, err := b.prior.OpenSessionsExcept(b.prior.VAE)
 	if err != nil {
 		return d, err
 	}

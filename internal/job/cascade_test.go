@@ -207,3 +207,39 @@ func TestCascadeBridgeReleased(t *testing.T) {
 		t.Errorf("decoding after the released run: %v, want the decoder's sessions closed", err)
 	}
 }
+
+// A prior decoded through a decoder's stage B and A opens only the graphs
+// the bridge runs: not the prior's previewer (the bridge replaces it) nor
+// stage A's encoder (the bridge only decodes with stage A).
+func TestCascadeBridgeOpensWhatItRuns(t *testing.T) {
+	p := prepare(t, `
+version: 1
+models:
+  prior: {path: cascade-prior, decoder: dec, decoder_steps: 2}
+  dec: {path: cascade-decoder}
+prompt: a photo of a rocket
+seed: 3
+steps: 4
+`)
+	p.run(t, job.RunOptions{})
+	open := map[string]bool{}
+	for _, name := range []string{"prior", "dec"} {
+		for _, g := range p.models.ByName[name].Sessions.RuntimeStats() {
+			open[name+"/"+g.Role] = g.Open
+		}
+	}
+	t.Logf("sessions open: %v", open)
+	for role, want := range map[string]bool{
+		"prior/prior": true, "prior/effnet": true, "prior/previewer": false,
+		"dec/decoder": true, "dec/vqgan": true, "dec/vqgan_encoder": false,
+	} {
+		got, ok := open[role]
+		if !ok {
+			t.Errorf("no graph %s in the models' stats", role)
+			continue
+		}
+		if got != want {
+			t.Errorf("%s: open %t, want %t", role, got, want)
+		}
+	}
+}

@@ -10,8 +10,7 @@ var _ adapters.Timed = (*Denoiser)(nil)
 
 // RuntimeStats appends the stats of the denoiser's session.
 func (d *Denoiser) RuntimeStats(dst []adapters.GraphStats) []adapters.GraphStats {
-	st := d.cfg.Graph.Stats()
-	return append(dst, adapters.GraphStats{Role: d.cfg.Graph.Role, Runs: st.Runs, Time: st.Time})
+	return append(dst, d.cfg.Graph.GraphStats())
 }
 
 // OpenSessions opens the denoiser's session.

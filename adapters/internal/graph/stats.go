@@ -4,19 +4,23 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/coop-diffusion/coop/adapters"
 	"github.com/coop-diffusion/coop/internal/ort"
 )
 
-// Stats returns the runs of the model's session and the time spent inside
-// ONNX Runtime; zero before the session opens. Closing the session
-// discards them, so callers read them before Close.
-func (m *Model) Stats() ort.Stats {
+// GraphStats returns the runs of the model's session and the time spent
+// inside ONNX Runtime (zero before the session opens), with the model's
+// role and whether the session is open. Closing the session discards the
+// figures, so callers read them before Close.
+func (m *Model) GraphStats() adapters.GraphStats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.sess == nil {
-		return ort.Stats{}
+	g := adapters.GraphStats{Role: m.Role}
+	if m.sess != nil {
+		st := m.sess.Stats()
+		g.Runs, g.Time, g.Open = st.Runs, st.Time, true
 	}
-	return m.sess.Stats()
+	return g
 }
 
 // Open opens the session now instead of on the first Run and returns how
