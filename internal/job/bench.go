@@ -109,30 +109,27 @@ func (j *Job) Bench(ctx context.Context, ms *Models, o BenchOptions) (*Bench, er
 	return b, nil
 }
 
-// modelBytes sizes the files of the models the plan uses.
+// modelBytes sizes the files of the models the plan opens (openModels:
+// a Stable Cascade decoder that only decodes a prior's latents counts).
 func (j *Job) modelBytes(release bool) (BenchMemory, error) {
 	m := BenchMemory{ModelBytes: map[string]int64{}}
-	for name := range j.Plan.LastUse() {
-		info := j.Infos[name]
-		if info == nil {
-			continue
-		}
-		files, err := ModelFiles(info)
-		if err != nil {
-			return m, err
-		}
-		for _, f := range files {
-			m.ModelBytes[name] += f.Size
-		}
-		m.TotalModelBytes += m.ModelBytes[name]
+	open, err := j.openModels()
+	if err != nil {
+		return m, err
+	}
+	for name, om := range open {
+		m.ModelBytes[name] = om.bytes
+		m.TotalModelBytes += om.bytes
 	}
 	m.HeldModelBytes = m.TotalModelBytes
 	if release {
 		m.HeldModelBytes = 0
-		for _, live := range j.Plan.LiveModels() {
+		for si := range j.Plan.Stages {
 			var held int64
-			for _, name := range live {
-				held += m.ModelBytes[name]
+			for _, om := range open {
+				if om.first <= si && si <= om.last {
+					held += om.bytes
+				}
 			}
 			m.HeldModelBytes = max(m.HeldModelBytes, held)
 		}

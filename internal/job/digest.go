@@ -30,7 +30,11 @@ type ModelFile struct {
 // Check found the family using (info.Components) and the external data
 // files each references (model.onnx_data), sorted by Rel. Tokenizer,
 // scheduler and configuration files are not included.
-func ModelFiles(info *adapters.Info) ([]ModelFile, error) {
+func ModelFiles(info *adapters.Info) ([]ModelFile, error) { return modelFiles(info, nil) }
+
+// modelFiles is ModelFiles of the components keep accepts (all when keep
+// is nil).
+func modelFiles(info *adapters.Info, keep func(adapters.Component) bool) ([]ModelFile, error) {
 	f, err := modelfolder.Scan(info.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("model %q: %w", info.Name, err)
@@ -61,6 +65,9 @@ func ModelFiles(info *adapters.Info) ([]ModelFile, error) {
 		return nil
 	}
 	for _, comp := range info.Components {
+		if keep != nil && !keep(comp) {
+			continue
+		}
 		c := byPath[filepath.Clean(comp.Path)]
 		if c == nil {
 			st, err := os.Stat(comp.Path)

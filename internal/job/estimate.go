@@ -554,51 +554,23 @@ func (e *estimator) stage(si int, st *graphs.Stage, prevPrimary string) (StageEs
 
 func (e *estimator) memory() (MemoryEstimate, error) {
 	m := MemoryEstimate{BufferBytes: 4 * e.buffers, Files: map[string][]ModelFile{}}
-	plan := e.job.Plan
-	first, last := plan.FirstUse(), plan.LastUse()
-	// A decoder whose stage B and A decode a prior's latents is open
-	// while the prior is.
-	for _, name := range e.job.Recipe.ModelNames() {
-		rm := e.job.Recipe.Models[name]
-		if rm == nil || rm.Decoder == "" {
-			continue
-		}
-		f, ok := first[name]
-		if !ok {
-			continue
-		}
-		if df, ok := first[rm.Decoder]; !ok || f < df {
-			first[rm.Decoder] = f
-		}
-		if dl, ok := last[rm.Decoder]; !ok || last[name] > dl {
-			last[rm.Decoder] = last[name]
-		}
+	open, err := e.job.openModels()
+	if err != nil {
+		return m, err
 	}
-	weight := map[string]int64{}
-	for name := range last {
-		info := e.job.Infos[name]
-		if info == nil {
-			continue
-		}
-		files, err := ModelFiles(info)
-		if err != nil {
-			return m, err
-		}
-		m.Files[name] = files
-		for _, f := range files {
-			weight[name] += f.Size
-		}
-		m.HeldWeightBytes += weight[name]
+	for name, om := range open {
+		m.Files[name] = om.files
+		m.HeldWeightBytes += om.bytes
 	}
-	for si := range plan.Stages {
-		var open int64
-		for name, w := range weight {
-			if first[name] <= si && si <= last[name] {
-				open += w
+	for si := range e.job.Plan.Stages {
+		var bytes int64
+		for _, om := range open {
+			if om.first <= si && si <= om.last {
+				bytes += om.bytes
 			}
 		}
-		if open > m.WeightBytes {
-			m.WeightBytes, m.PeakStage = open, si
+		if bytes > m.WeightBytes {
+			m.WeightBytes, m.PeakStage = bytes, si
 		}
 	}
 	m.TotalBytes = m.WeightBytes + m.BufferBytes

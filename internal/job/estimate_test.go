@@ -1,6 +1,7 @@
 package job_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -265,5 +266,30 @@ func TestEstimateCountsStageB(t *testing.T) {
 	// names it.
 	if len(est.Memory.Files["dec"]) == 0 {
 		t.Errorf("the memory estimate counts no weights of the decoder: %v", est.Memory.Files)
+	}
+	// Only the graphs the bridge opens count: not the prior's previewer,
+	// not stage A's encoder (TestCascadeBridgeOpensWhatItRuns checks the
+	// sessions themselves).
+	for name, files := range est.Memory.Files {
+		for _, f := range files {
+			if strings.HasPrefix(f.Rel, "previewer/") || strings.HasPrefix(f.Rel, "vqgan_encoder/") {
+				t.Errorf("the memory estimate counts %s of %s, which the run never opens", f.Rel, name)
+			}
+		}
+	}
+	// coop bench counts the same files.
+	b, err := p.job.Bench(context.Background(), p.models, job.BenchOptions{Seed: p.job.Plan.Seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := b.Memory
+	var weight int64
+	for _, files := range est.Memory.Files {
+		for _, f := range files {
+			weight += f.Size
+		}
+	}
+	if mem.TotalModelBytes != weight || mem.ModelBytes["dec"] == 0 {
+		t.Errorf("bench counts %d bytes of model files (decoder %d), the estimate %d", mem.TotalModelBytes, mem.ModelBytes["dec"], weight)
 	}
 }
