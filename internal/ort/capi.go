@@ -49,6 +49,15 @@ enum {
 	coopIdxReleaseValue = 96,
 	coopIdxReleaseRunOptions = 97,
 	coopIdxSetDeterministicCompute = 273,
+	coopIdxCreateEnv = 3,
+	coopIdxRegisterExecutionProviderLibrary = 301,
+	coopIdxGetEpDevices = 303,
+	coopIdxSessionOptionsAppendExecutionProvider_V2 = 304,
+	coopIdxHardwareDevice_Type = 307,
+	coopIdxEpDevice_EpName = 312,
+	coopIdxEpDevice_Device = 316,
+	coopHardwareDeviceGPU = 1,
+	coopLoggingLevelWarning = 2,
 };
 
 typedef const char *(*coopGetErrorMessageFn)(const OrtStatus *);
@@ -65,6 +74,80 @@ typedef OrtStatus *(*coopRunOptionsFlagFn)(OrtRunOptions *);
 typedef void (*coopReleaseRunOptionsFn)(OrtRunOptions *);
 
 static void *const *coop_api;
+
+static char *coop_status_message(OrtStatus *st);
+
+typedef struct OrtEnv OrtEnv;
+typedef struct OrtEpDevice OrtEpDevice;
+typedef struct OrtHardwareDevice OrtHardwareDevice;
+typedef OrtStatus *(*coopCreateEnvFn)(int, const char *, OrtEnv **);
+typedef OrtStatus *(*coopRegisterEpLibraryFn)(OrtEnv *, const char *, const char *);
+typedef OrtStatus *(*coopGetEpDevicesFn)(const OrtEnv *, const OrtEpDevice *const **, size_t *);
+typedef OrtStatus *(*coopAppendEpV2Fn)(OrtSessionOptions *, OrtEnv *,
+	const OrtEpDevice *const *, size_t, const char *const *, const char *const *, size_t);
+typedef const char *(*coopEpDeviceEpNameFn)(const OrtEpDevice *);
+typedef const OrtHardwareDevice *(*coopEpDeviceDeviceFn)(const OrtEpDevice *);
+typedef int (*coopHardwareDeviceTypeFn)(const OrtHardwareDevice *);
+
+// coop_env is the process's OrtEnv. ONNX Runtime keeps one per process
+// and CreateEnv returns it (counting a reference), so this is the
+// environment onnxruntime_go created, whose sessions coop opens.
+static OrtEnv *coop_env;
+
+static char *coop_get_env(void) {
+	if (coop_env != NULL) {
+		return NULL;
+	}
+	return coop_status_message(((coopCreateEnvFn)coop_api[coopIdxCreateEnv])(
+		coopLoggingLevelWarning, "coop", &coop_env));
+}
+
+// coop_register_ep_library loads an execution provider library of the
+// plugin interface (one exporting CreateEpFactories) under name.
+static char *coop_register_ep_library(const char *name, const char *path) {
+	char *msg = coop_get_env();
+	if (msg != NULL) {
+		return msg;
+	}
+	return coop_status_message(((coopRegisterEpLibraryFn)coop_api[coopIdxRegisterExecutionProviderLibrary])(
+		coop_env, name, path));
+}
+
+// coop_append_ep_gpu appends to opts the ordinal-th GPU device that the
+// execution provider epName offers, with the given options. It sets
+// *found to the number of such devices.
+static char *coop_append_ep_gpu(void *opts, const char *epName, size_t ordinal,
+	const char *const *keys, const char *const *vals, size_t nopts, size_t *found) {
+	*found = 0;
+	char *msg = coop_get_env();
+	if (msg != NULL) {
+		return msg;
+	}
+	const OrtEpDevice *const *devs = NULL;
+	size_t n = 0;
+	msg = coop_status_message(((coopGetEpDevicesFn)coop_api[coopIdxGetEpDevices])(coop_env, &devs, &n));
+	if (msg != NULL) {
+		return msg;
+	}
+	const OrtEpDevice *pick = NULL;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = ((coopEpDeviceEpNameFn)coop_api[coopIdxEpDevice_EpName])(devs[i]);
+		const OrtHardwareDevice *hw = ((coopEpDeviceDeviceFn)coop_api[coopIdxEpDevice_Device])(devs[i]);
+		if (name == NULL || strcmp(name, epName) != 0 || hw == NULL ||
+			((coopHardwareDeviceTypeFn)coop_api[coopIdxHardwareDevice_Type])(hw) != coopHardwareDeviceGPU) {
+			continue;
+		}
+		if (*found == ordinal) {
+			pick = devs[i];
+		}
+		(*found)++;
+	}
+	if (pick == NULL) {
+		return NULL;
+	}
+	return coop_status_message(((coopAppendEpV2Fn)coop_api[coopIdxSessionOptionsAppendExecutionProvider_V2])(
+		(OrtSessionOptions *)opts, coop_env, &pick, 1, keys, vals, nopts));
+}
 
 // coop_bind finds the OrtApi of the already loaded library at path. It
 // returns NULL on success or a static error message.
@@ -206,6 +289,48 @@ func takeMessage(msg *C.char) error {
 	}
 	defer C.free(unsafe.Pointer(msg))
 	return errors.New(strings.TrimSpace(C.GoString(msg)))
+}
+
+// registerEPLibrary loads the execution provider library at path, one of
+// ONNX Runtime's plugin interface, under name (OrtApi::
+// RegisterExecutionProviderLibrary).
+func registerEPLibrary(name, path string) error {
+	cname, cpath := C.CString(name), C.CString(path)
+	defer C.free(unsafe.Pointer(cname))
+	defer C.free(unsafe.Pointer(cpath))
+	return takeMessage(C.coop_register_ep_library(cname, cpath))
+}
+
+// appendEPDevice appends to opts the ordinal-th GPU device that execution
+// provider ep offers (OrtApi::SessionOptionsAppendExecutionProvider_V2),
+// with the provider options given. It returns how many GPU devices ep
+// offers; when ordinal is not below that, it appends nothing.
+func appendEPDevice(opts *ortgo.SessionOptions, ep string, ordinal int, options map[string]string) (int, error) {
+	raw := *(*unsafe.Pointer)(unsafe.Pointer(opts))
+	cep := C.CString(ep)
+	defer C.free(unsafe.Pointer(cep))
+	keys := make([]*C.char, 0, len(options))
+	vals := make([]*C.char, 0, len(options))
+	for k, v := range options {
+		keys, vals = append(keys, C.CString(k)), append(vals, C.CString(v))
+	}
+	defer func() {
+		for i := range keys {
+			C.free(unsafe.Pointer(keys[i]))
+			C.free(unsafe.Pointer(vals[i]))
+		}
+	}()
+	// The arrays of pointers go to C in C memory: cgo forbids passing Go
+	// memory that holds pointers.
+	ckeys := (**C.char)(C.malloc(C.size_t(len(keys)+1) * C.size_t(unsafe.Sizeof(uintptr(0)))))
+	cvals := (**C.char)(C.malloc(C.size_t(len(vals)+1) * C.size_t(unsafe.Sizeof(uintptr(0)))))
+	defer C.free(unsafe.Pointer(ckeys))
+	defer C.free(unsafe.Pointer(cvals))
+	copy(unsafe.Slice(ckeys, len(keys)), keys)
+	copy(unsafe.Slice(cvals, len(vals)), vals)
+	var found C.size_t
+	msg := C.coop_append_ep_gpu(raw, cep, C.size_t(ordinal), ckeys, cvals, C.size_t(len(keys)), &found)
+	return int(found), takeMessage(msg)
 }
 
 // setDeterministicCompute calls OrtApi::SetDeterministicCompute(opts, true).

@@ -3,6 +3,9 @@ package ort
 import (
 	"context"
 	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -165,18 +168,64 @@ func (o SessionOptions) build() (*ortgo.SessionOptions, error) {
 	return so, nil
 }
 
+// cudaOptions are the CUDA execution provider's options besides the
+// device. DEFAULT picks cuDNN's default convolution algorithm: the same
+// one on every run, and no benchmarking pass on the first run of each
+// shape.
+var cudaOptions = map[string]string{"cudnn_conv_algo_search": "DEFAULT"}
+
+// The CUDA execution provider as a plugin (ONNX Runtime's execution
+// provider library interface): builds whose core has no CUDA, such as the
+// 1.29.0 build of the com.github.asus4.onnxruntime npm packages, load it
+// from this library beside libonnxruntime.
+const (
+	cudaProviderLibrary = "libonnxruntime_providers_cuda.so"
+	cudaProviderName    = "CUDAExecutionProvider"
+)
+
+// cudaPlugin registers the plugin library once per process.
+var cudaPlugin struct {
+	once sync.Once
+	err  error
+}
+
+// appendCUDA appends the CUDA execution provider on device deviceID: the
+// one built into the library when it has one, else the plugin library
+// beside it.
 func appendCUDA(so *ortgo.SessionOptions, deviceID int) error {
+	builtIn := appendBuiltInCUDA(so, deviceID)
+	if builtIn == nil || !strings.Contains(builtIn.Error(), "not enabled in this build") {
+		return builtIn
+	}
+	path := filepath.Join(filepath.Dir(LoadedLibrary()), cudaProviderLibrary)
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("%w; nor is there a %s beside it to load as a plugin", builtIn, cudaProviderLibrary)
+	}
+	cudaPlugin.once.Do(func() { cudaPlugin.err = registerEPLibrary("coop-cuda", path) })
+	if cudaPlugin.err != nil {
+		return fmt.Errorf("loading the CUDA execution provider %s: %w (its CUDA and cuDNN libraries must be on LD_LIBRARY_PATH)", path, cudaPlugin.err)
+	}
+	n, err := appendEPDevice(so, cudaProviderName, deviceID, cudaOptions)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if deviceID >= n {
+		return fmt.Errorf("%s sees %d CUDA devices; device %d was asked for", path, n, deviceID)
+	}
+	return nil
+}
+
+// appendBuiltInCUDA appends the CUDA execution provider of the library's
+// core.
+func appendBuiltInCUDA(so *ortgo.SessionOptions, deviceID int) error {
 	cuda, err := ortgo.NewCUDAProviderOptions()
 	if err != nil {
 		return err
 	}
 	defer cuda.Destroy()
-	// DEFAULT picks cuDNN's default convolution algorithm: the same one on
-	// every run, and no benchmarking pass on the first run of each shape.
-	err = cuda.Update(map[string]string{
-		"device_id":              strconv.Itoa(deviceID),
-		"cudnn_conv_algo_search": "DEFAULT",
-	})
+	options := map[string]string{"device_id": strconv.Itoa(deviceID)}
+	maps.Copy(options, cudaOptions)
+	err = cuda.Update(options)
 	if err != nil {
 		return err
 	}
