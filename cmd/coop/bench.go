@@ -104,7 +104,7 @@ func benchAction(ctx context.Context, cmd *cli.Command) error {
 	if err := checkImages(j, map[string]bool{}, func(w string) { fmt.Fprintf(stderr, "coop: warning: %s\n", w) }); err != nil {
 		return badInput(err)
 	}
-	if err := job.InitRuntime(cmd.String("ort-lib")); err != nil {
+	if err := job.InitRuntime(cmd.String("ort-lib"), j.Recipe.Device); err != nil {
 		return fmt.Errorf("%w (run coop setup, or give --ort-lib)", err)
 	}
 	ms, err := j.Load(ctx, adapters.LoadOptions{Session: j.SessionOptions()})

@@ -95,7 +95,7 @@ func demoAction(ctx context.Context, cmd *cli.Command) error {
 	if err := checkOutputs(append(batches, &batch{name: "the overview", sheet: overview}), force); err != nil {
 		return err
 	}
-	if err := job.InitRuntime(cmd.String("ort-lib")); err != nil {
+	if err := job.InitRuntime(cmd.String("ort-lib"), ""); err != nil {
 		return fmt.Errorf("%w (run coop setup, or give --ort-lib)", err)
 	}
 	if err := render(ctx, batches, force, pr); err != nil {

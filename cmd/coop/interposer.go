@@ -123,7 +123,7 @@ func interposerFitAction(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return badInput(err)
 	}
-	if err := job.InitRuntime(cmd.String("ort-lib")); err != nil {
+	if err := job.InitRuntime(cmd.String("ort-lib"), ""); err != nil {
 		return fmt.Errorf("%w (run coop setup, or give --ort-lib)", err)
 	}
 	from, err := interposerAutoencoder(ctx, fromDir, fromInfo)

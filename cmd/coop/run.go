@@ -116,7 +116,7 @@ func runAction(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	if err := job.InitRuntime(cmd.String("ort-lib")); err != nil {
+	if err := job.InitRuntime(cmd.String("ort-lib"), b.recipe.Device); err != nil {
 		return fmt.Errorf("%w (run coop setup, or give --ort-lib)", err)
 	}
 	return render(ctx, []*batch{b}, o.force, pr)

@@ -135,10 +135,12 @@ func (j *Job) Run(ctx context.Context, ms *Models, o RunOptions) (*coop.Result, 
 	return e.Run(ctx, &plan)
 }
 
-// InitRuntime finds ONNX Runtime (flagPath from --ort-lib first, then the
-// usual places; see ort.Locate) and loads it once per process.
-func InitRuntime(flagPath string) error {
-	path, _, err := ort.Locate(flagPath)
+// InitRuntime finds ONNX Runtime for sessions on device (flagPath from
+// --ort-lib first, then the usual places; see ort.LocateFor: for cuda the
+// CUDA build of coop setup --cuda before the CPU build) and loads it once
+// per process.
+func InitRuntime(flagPath, device string) error {
+	path, _, err := ort.LocateFor(flagPath, device)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,9 @@ const (
 	SourceEnv    = "$" + LibraryEnv
 	SourceCache  = "cache"
 	SourceSystem = "system"
+	// SourceCUDACache is the CUDA build coop setup --cuda installs, which
+	// LocateFor picks for device cuda before the CPU build.
+	SourceCUDACache = "CUDA cache"
 )
 
 // ErrNotFound is wrapped by the error Locate returns when no library exists
@@ -65,6 +68,16 @@ func CachedLibraryPath() (string, error) {
 	return filepath.Join(dir, "onnxruntime", Version, "libonnxruntime.so.1"), nil
 }
 
+// CachedCUDALibraryPath is where Setup with SetupOptions.CUDA installs
+// the CUDA build of ONNX Runtime CUDAVersion, with its providers beside it.
+func CachedCUDALibraryPath() (string, error) {
+	dir, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "onnxruntime", CUDAVersion+"-cuda", "libonnxruntime.so"), nil
+}
+
 // Locate finds the ONNX Runtime shared library to load and reports where it
 // came from (one of the Source constants). It tries, in order: flagPath (the
 // --ort-lib flag, ignored when empty), $ONNXRUNTIME_SHARED_LIBRARY_PATH, the
@@ -78,22 +91,31 @@ func CachedLibraryPath() (string, error) {
 // silently loading a different build is worse than stopping. When nothing is
 // found, the error wraps ErrNotFound and says how to get the library.
 func Locate(flagPath string) (path, source string, err error) {
-	return systemLocator().locate(flagPath)
+	return systemLocator().locate(flagPath, "")
+}
+
+// LocateFor is Locate for sessions on device: for DeviceCUDA, the CUDA
+// build coop setup --cuda installed (CachedCUDALibraryPath) comes before
+// the CPU build of the cache, when the flag and the environment name no
+// library.
+func LocateFor(flagPath, device string) (path, source string, err error) {
+	return systemLocator().locate(flagPath, device)
 }
 
 // locator holds Locate's inputs so that tests can point every step at
 // temporary directories.
 type locator struct {
-	getenv     func(string) string
-	cachePath  func() (string, error)
-	systemDirs func() []string
+	getenv        func(string) string
+	cachePath     func() (string, error)
+	cudaCachePath func() (string, error)
+	systemDirs    func() []string
 }
 
 func systemLocator() locator {
-	return locator{getenv: os.Getenv, cachePath: CachedLibraryPath, systemDirs: systemLibraryDirs}
+	return locator{getenv: os.Getenv, cachePath: CachedLibraryPath, cudaCachePath: CachedCUDALibraryPath, systemDirs: systemLibraryDirs}
 }
 
-func (l locator) locate(flagPath string) (string, string, error) {
+func (l locator) locate(flagPath, device string) (string, string, error) {
 	if flagPath != "" {
 		if err := checkLibraryFile(flagPath); err != nil {
 			return "", "", fmt.Errorf("ONNX Runtime library given by %s: %w", SourceFlag, err)
@@ -105,6 +127,11 @@ func (l locator) locate(flagPath string) (string, string, error) {
 			return "", "", fmt.Errorf("ONNX Runtime library given by %s: %w", SourceEnv, err)
 		}
 		return p, SourceEnv, nil
+	}
+	if device == DeviceCUDA && l.cudaCachePath != nil {
+		if p, err := l.cudaCachePath(); err == nil && checkLibraryFile(p) == nil {
+			return p, SourceCUDACache, nil
+		}
 	}
 	cached, cacheErr := l.cachePath()
 	if cacheErr == nil && checkLibraryFile(cached) == nil {

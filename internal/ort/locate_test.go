@@ -56,7 +56,7 @@ func TestLocateOrder(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			path, source, err := testLocator(c.env, c.cache, sys1, sys2).locate(c.flag)
+			path, source, err := testLocator(c.env, c.cache, sys1, sys2).locate(c.flag, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +71,7 @@ func TestLocatePrefersUnversionedName(t *testing.T) {
 	dir := t.TempDir()
 	fakeLibrary(t, filepath.Join(dir, "libonnxruntime.so.1"))
 	dev := fakeLibrary(t, filepath.Join(dir, "libonnxruntime.so"))
-	path, _, err := testLocator(nil, filepath.Join(dir, "none"), dir).locate("")
+	path, _, err := testLocator(nil, filepath.Join(dir, "none"), dir).locate("", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,15 +86,15 @@ func TestLocateExplicitPathMustExist(t *testing.T) {
 	missing := filepath.Join(dir, "missing", "libonnxruntime.so")
 
 	// A wrong --ort-lib must not fall through to the cached library.
-	_, _, err := testLocator(nil, cacheLib).locate(missing)
+	_, _, err := testLocator(nil, cacheLib).locate(missing, "")
 	if err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), SourceFlag) {
 		t.Errorf("missing flag path: err = %v, want one naming %s and %s", err, missing, SourceFlag)
 	}
-	_, _, err = testLocator(map[string]string{LibraryEnv: missing}, cacheLib).locate("")
+	_, _, err = testLocator(map[string]string{LibraryEnv: missing}, cacheLib).locate("", "")
 	if err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), LibraryEnv) {
 		t.Errorf("missing env path: err = %v, want one naming %s and %s", err, missing, LibraryEnv)
 	}
-	_, _, err = testLocator(nil, cacheLib).locate(dir)
+	_, _, err = testLocator(nil, cacheLib).locate(dir, "")
 	if err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("directory as flag path: err = %v, want 'not a regular file'", err)
 	}
@@ -103,7 +103,7 @@ func TestLocateExplicitPathMustExist(t *testing.T) {
 func TestLocateNotFoundSaysHowToGetIt(t *testing.T) {
 	dir := t.TempDir()
 	cache := filepath.Join(dir, "cache", "onnxruntime", Version, "libonnxruntime.so.1")
-	_, _, err := testLocator(nil, cache, filepath.Join(dir, "sys")).locate("")
+	_, _, err := testLocator(nil, cache, filepath.Join(dir, "sys")).locate("", "")
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("err = %v, want ErrNotFound", err)
 	}
@@ -173,4 +173,28 @@ func TestSystemLibraryDirsOrder(t *testing.T) {
 		}
 		seen[d] = true
 	}
+}
+
+// TestLocateForCUDA: for device cuda the CUDA build from coop setup --cuda
+// comes before the CPU build of the cache, but after the flag and the
+// environment; for the CPU, and when it is not installed, nothing changes.
+func TestLocateForCUDA(t *testing.T) {
+	dir := t.TempDir()
+	cacheLib := fakeLibrary(t, filepath.Join(dir, "cache", "onnxruntime", Version, "libonnxruntime.so.1"))
+	cudaLib := filepath.Join(dir, "cache", "onnxruntime", CUDAVersion+"-cuda", "libonnxruntime.so")
+	flagLib := fakeLibrary(t, filepath.Join(dir, "flag", "libonnxruntime.so"))
+	l := testLocator(nil, cacheLib)
+	l.cudaCachePath = func() (string, error) { return cudaLib, nil }
+	check := func(what, flag, device, wantPath, wantSource string) {
+		t.Helper()
+		path, source, err := l.locate(flag, device)
+		if err != nil || path != wantPath || source != wantSource {
+			t.Errorf("%s: %s from %s (%v), want %s from %s", what, path, source, err, wantPath, wantSource)
+		}
+	}
+	check("cuda, CUDA build not installed", "", DeviceCUDA, cacheLib, SourceCache)
+	fakeLibrary(t, cudaLib)
+	check("cuda", "", DeviceCUDA, cudaLib, SourceCUDACache)
+	check("cpu", "", DeviceCPU, cacheLib, SourceCache)
+	check("cuda with --ort-lib", flagLib, DeviceCUDA, flagLib, SourceFlag)
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -29,15 +30,27 @@ type SetupOptions struct {
 	// HTTPClient fetches the package when npm is not used; nil means
 	// http.DefaultClient.
 	HTTPClient *http.Client
+	// CUDA installs the CUDA build of ONNX Runtime CUDAVersion
+	// (CachedCUDALibraryPath) instead of the CPU build.
+	CUDA bool
 }
 
-// bundle says which file of which npm package Setup installs and what it
-// must hash to. Tests substitute a fake one.
+// bundle says which files of which npm package Setup installs and what
+// they must hash to. Tests substitute a fake one.
 type bundle struct {
 	pkg     string // npm package name
 	version string
 	member  string // path of the library inside the package tarball
 	sha256  string // hex SHA-256 of the library
+	// also are more files of the package, installed beside the library.
+	also []bundleFile
+}
+
+// bundleFile is one more file of a bundle.
+type bundleFile struct {
+	member string // path inside the package tarball
+	sha256 string
+	name   string // file name beside the library
 }
 
 // linuxX64Bundle is the CPU build of ONNX Runtime for linux-x64 that the
@@ -50,12 +63,40 @@ var linuxX64Bundle = bundle{
 	sha256:  "92ba8e44d31b80a34f5e805076a044122c3be1fffe0d88ed790de7267b0b2682",
 }
 
+// The CUDA build of ONNX Runtime 1.29.0 for linux-x64 (SPEC section 6):
+// the library and its provider bridge from one npm package, the CUDA
+// execution provider (229 MB, linked against CUDA 13) from another. Its
+// core has no CUDA: the provider loads as a plugin from beside the library
+// (appendCUDA).
+const (
+	CUDAVersion    = "1.29.0"
+	cudaPkgVersion = "0.4.9"
+)
+
+var cudaBundles = []bundle{{
+	pkg:     "com.github.asus4.onnxruntime",
+	version: cudaPkgVersion,
+	member:  "package/Plugins/Linux/x64/libonnxruntime.so",
+	sha256:  "5715f06d8992ca8eeeddcce43df3a7d38f97d537052126f558e912cb312460ca",
+	also: []bundleFile{{
+		member: "package/Plugins/Linux/x64/libonnxruntime_providers_shared.so",
+		sha256: "086ec1d5388f64153d9c63470d126693db9a182c8ce236d3a1119068471b8a0d",
+		name:   "libonnxruntime_providers_shared.so",
+	}},
+}, {
+	pkg:     "com.github.asus4.onnxruntime.linux-x64-gpu",
+	version: cudaPkgVersion,
+	member:  "package/Plugins/Linux/x64/libonnxruntime_providers_cuda.so",
+	sha256:  "56cf3254b118ad837ccc4ed8f6d1b23504bbf7ef91b34cbc0b289cb7f10b3037",
+}}
+
 // defaultRegistry is npm's public registry, used when $npm_config_registry is
 // not set.
 const defaultRegistry = "https://registry.npmjs.org/"
 
-// Setup installs ONNX Runtime Version into the cache (CachedLibraryPath) and
-// returns the library's path. When an intact copy is already there it does
+// Setup installs ONNX Runtime Version into the cache (CachedLibraryPath),
+// or with opts.CUDA the CUDA build of CUDAVersion with its providers
+// (CachedCUDALibraryPath), and returns the library's path. When an intact copy is already there it does
 // nothing, without touching the network, unless opts.Force is set.
 //
 // The library comes from the npm package onnxruntime-node. When npm is on
@@ -71,20 +112,32 @@ func Setup(ctx context.Context, opts SetupOptions) (string, error) {
 			runtime.GOOS, runtime.GOARCH, Version, LibraryEnv)
 	}
 	dest, err := CachedLibraryPath()
+	bundles := []bundle{linuxX64Bundle}
+	if opts.CUDA {
+		dest, err = CachedCUDALibraryPath()
+		bundles = cudaBundles
+	}
 	if err != nil {
 		return "", err
 	}
 	npm, _ := exec.LookPath("npm")
-	in := installer{
-		bundle:   linuxX64Bundle,
-		dest:     dest,
-		npm:      npm,
-		registry: registryFromEnv(),
-		client:   opts.HTTPClient,
-		progress: opts.Progress,
-	}
-	if err := in.install(ctx, opts.Force); err != nil {
-		return "", err
+	for i, b := range bundles {
+		// The first bundle's library is the one to load, at dest; the
+		// others go beside it under their own names.
+		in := installer{
+			bundle:   b,
+			dest:     dest,
+			npm:      npm,
+			registry: registryFromEnv(),
+			client:   opts.HTTPClient,
+			progress: opts.Progress,
+		}
+		if i > 0 {
+			in.dest = filepath.Join(filepath.Dir(dest), path.Base(b.member))
+		}
+		if err := in.install(ctx, opts.Force); err != nil {
+			return "", err
+		}
 	}
 	return dest, nil
 }
@@ -119,15 +172,22 @@ func (in *installer) logf(format string, args ...any) {
 // install makes dest hold the bundle's library.
 func (in *installer) install(ctx context.Context, force bool) error {
 	if !force {
-		sum, err := fileSHA256(in.dest)
-		switch {
-		case err == nil && sum == in.bundle.sha256:
-			in.logf("ONNX Runtime %s is already installed: %s", in.bundle.version, in.dest)
+		intact := true
+		for _, f := range in.files() {
+			sum, err := fileSHA256(f.dest)
+			switch {
+			case err == nil && sum == f.sha256:
+				continue
+			case err == nil:
+				in.logf("%s has sha256 %s, want %s: downloading it again", f.dest, sum, f.sha256)
+			case !errors.Is(err, fs.ErrNotExist):
+				return fmt.Errorf("checking the cached ONNX Runtime library: %w", err)
+			}
+			intact = false
+		}
+		if intact {
+			in.logf("%s %s is already installed: %s", in.bundle.pkg, in.bundle.version, in.dest)
 			return nil
-		case err == nil:
-			in.logf("%s has sha256 %s, want %s: downloading it again", in.dest, sum, in.bundle.sha256)
-		case !errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("checking the cached ONNX Runtime library: %w", err)
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(in.dest), 0o755); err != nil {
@@ -219,35 +279,64 @@ func (in *installer) installWithHTTP(ctx context.Context) error {
 	return in.extract(body, url)
 }
 
-// extract reads a gzip'd tar stream from origin, writes the bundle's member
-// to a temporary file beside dest while hashing it, and renames it into
-// place only when the hash matches.
+// installedFile is one file of the bundle and where it goes.
+type installedFile struct {
+	member, sha256, dest string
+}
+
+// files lists the bundle's files: the library at dest, the others beside
+// it.
+func (in *installer) files() []installedFile {
+	out := []installedFile{{in.bundle.member, in.bundle.sha256, in.dest}}
+	for _, f := range in.bundle.also {
+		out = append(out, installedFile{f.member, f.sha256, filepath.Join(filepath.Dir(in.dest), f.name)})
+	}
+	return out
+}
+
+// extract reads a gzip'd tar stream from origin, writes each of the
+// bundle's files to a temporary file beside its destination while hashing
+// it, and renames it into place only when the hash matches. It stops
+// reading once it has them all.
 func (in *installer) extract(r io.Reader, origin string) error {
 	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return fmt.Errorf("reading %s: not a gzip'd tarball: %w", origin, err)
 	}
 	defer zr.Close()
+	want := map[string]installedFile{}
+	for _, f := range in.files() {
+		want[f.member] = f
+	}
 	tr := tar.NewReader(zr)
-	for {
+	for len(want) > 0 {
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			return fmt.Errorf("%s has no %s", origin, in.bundle.member)
+			for _, f := range in.files() {
+				if _, missing := want[f.member]; missing {
+					return fmt.Errorf("%s has no %s", origin, f.member)
+				}
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", origin, err)
 		}
-		if hdr.Name != in.bundle.member || hdr.Typeflag != tar.TypeReg {
+		f, ok := want[hdr.Name]
+		if !ok || hdr.Typeflag != tar.TypeReg {
 			continue
 		}
 		in.logf("extracting %s (%d bytes)", hdr.Name, hdr.Size)
-		return in.writeVerified(tr, origin)
+		if err := in.writeVerified(tr, origin, f); err != nil {
+			return err
+		}
+		delete(want, hdr.Name)
 	}
+	return nil
 }
 
-// writeVerified copies r to dest atomically, checking the SHA-256.
-func (in *installer) writeVerified(r io.Reader, origin string) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(in.dest), "."+filepath.Base(in.dest)+".*.tmp")
+// writeVerified copies r to f.dest atomically, checking the SHA-256.
+func (in *installer) writeVerified(r io.Reader, origin string, f installedFile) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(f.dest), "."+filepath.Base(f.dest)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("writing the ONNX Runtime library: %w", err)
 	}
@@ -259,10 +348,10 @@ func (in *installer) writeVerified(r io.Reader, origin string) (err error) {
 	}()
 	h := sha256.New()
 	if _, err := io.Copy(io.MultiWriter(tmp, h), r); err != nil {
-		return fmt.Errorf("extracting %s from %s: %w", in.bundle.member, origin, err)
+		return fmt.Errorf("extracting %s from %s: %w", f.member, origin, err)
 	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != in.bundle.sha256 {
-		return &hashMismatchError{file: in.bundle.member, origin: origin, got: sum, want: in.bundle.sha256}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != f.sha256 {
+		return &hashMismatchError{file: f.member, origin: origin, got: sum, want: f.sha256}
 	}
 	if err := tmp.Chmod(0o755); err != nil {
 		return err
@@ -273,10 +362,10 @@ func (in *installer) writeVerified(r io.Reader, origin string) (err error) {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), in.dest); err != nil {
+	if err := os.Rename(tmp.Name(), f.dest); err != nil {
 		return err
 	}
-	in.logf("installed ONNX Runtime %s: %s", in.bundle.version, in.dest)
+	in.logf("installed %s: %s", path.Base(f.member), f.dest)
 	return nil
 }
 

@@ -331,3 +331,44 @@ func TestSetupNoOpWithRealLibrary(t *testing.T) {
 		t.Errorf("progress %q", log.String())
 	}
 }
+
+// TestInstallBundleWithMoreFiles: a bundle's further files (the CUDA
+// build's provider libraries) are extracted from the same download, each
+// checked, beside the library; an intact set needs no download, and a
+// damaged further file brings the download back.
+func TestInstallBundleWithMoreFiles(t *testing.T) {
+	lib, shared := []byte("the core library"), []byte("the provider bridge")
+	b := fakeBundle(lib)
+	sum := sha256.Sum256(shared)
+	b.also = []bundleFile{{member: "package/lib/libshared.so", sha256: hex.EncodeToString(sum[:]), name: "libshared.so"}}
+	tarball := fakeTarball(t, map[string][]byte{b.member: lib, "package/README.md": []byte("between"), b.also[0].member: shared},
+		b.also[0].member, "package/README.md", b.member)
+	srv, hits := registry(t, b, tarball)
+	dest := filepath.Join(t.TempDir(), "cuda", "libonnxruntime.so")
+	in := installer{bundle: b, dest: dest, registry: srv.URL}
+	if err := in.install(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string][]byte{dest: lib, filepath.Join(filepath.Dir(dest), "libshared.so"): shared} {
+		if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s holds %q (%v), want %q", path, got, err, want)
+		}
+	}
+	if err := in.install(context.Background(), false); err != nil || hits.Load() != 1 {
+		t.Errorf("second install: %v, %d requests in all, want 1", err, hits.Load())
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(dest), "libshared.so"), []byte("damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.install(context.Background(), false); err != nil || hits.Load() != 2 {
+		t.Errorf("install over a damaged further file: %v, %d requests in all, want 2", err, hits.Load())
+	}
+
+	// A tarball without a further file is refused, naming it.
+	b.also[0].member = "package/lib/missing.so"
+	srv, _ = registry(t, b, tarball)
+	in = installer{bundle: b, dest: filepath.Join(t.TempDir(), "libonnxruntime.so"), registry: srv.URL}
+	if err := in.install(context.Background(), false); err == nil || !strings.Contains(err.Error(), "has no package/lib/missing.so") {
+		t.Errorf("tarball without a further file: %v", err)
+	}
+}
