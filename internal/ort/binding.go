@@ -237,15 +237,8 @@ func (s *Session) bindOutputs(b *bindings) error {
 		info := &s.sig.Outputs[j]
 		t := b.outT[j]
 		if t == nil {
-			if info.ElemType == onnx.Float16 {
-				// Kept from when onnxruntime_go allocated unrequested
-				// outputs, which it cannot do for float16: callers rely on
-				// the error.
-				if k := s.unresolvedDim(j, b.res); k >= 0 {
-					return fmt.Errorf("model %s: output %q is float16 and its shape %s cannot be worked out from the inputs (%v); pass a tensor for it in outputs",
-						s.path, info.Name, info.ShapeString(), s.dimError(j, k))
-				}
-			}
+			// Nobody reads it: ONNX Runtime allocates it, of whatever
+			// type and shape, and Run releases it.
 			b.args.ortAllocates[j] = 1
 			continue
 		}

@@ -212,10 +212,13 @@ func TestUnresolvableFloat16Output(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "count") {
 		t.Errorf("OutputShape err = %v, want one naming the unresolved dimension", err)
 	}
-	err = s.Run(t.Context(), in, map[string]*latent.Tensor{"same": latent.New(4)})
-	if err == nil || !strings.Contains(err.Error(), `output "where" is float16`) {
-		t.Errorf("err = %v, want the float16 output with an unknown shape named", err)
+	// Not asked for, ONNX Runtime allocates it whatever its shape (this
+	// failed while onnxruntime_go allocated such outputs).
+	same := latent.New(4)
+	if err := s.Run(t.Context(), in, map[string]*latent.Tensor{"same": same}); err != nil {
+		t.Fatalf("float16 output of unknown shape not asked for: %v", err)
 	}
+	assertClose(t, "Identity", same.Data, []float64{0, 3, 0, 5}, 0)
 	// Asking for it with the right shape works.
 	where := latent.New(1, 2)
 	if err := s.Run(t.Context(), in, map[string]*latent.Tensor{"where": where}); err != nil {
