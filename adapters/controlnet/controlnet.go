@@ -7,6 +7,7 @@ import (
 
 	"github.com/coop-diffusion/coop/adapters"
 	"github.com/coop-diffusion/coop/adapters/internal/graph"
+	"github.com/coop-diffusion/coop/internal/f32"
 	"github.com/coop-diffusion/coop/internal/ort"
 	"github.com/coop-diffusion/coop/latent"
 )
@@ -23,9 +24,12 @@ type Split struct {
 	g    *graph.Model
 
 	mu   sync.Mutex
-	down []*latent.Tensor // output buffers, reused across steps
+	down []*latent.Tensor // output buffers of AddResiduals, reused across steps
 	mid  *latent.Tensor
 	runs int
+	// The graph's input and output maps, reused by every run.
+	in  map[string]ort.Input
+	out map[string]*latent.Tensor
 }
 
 var _ adapters.ControlNetModel = (*Split)(nil)
@@ -58,62 +62,91 @@ func (s *Split) Close() error { return s.g.Close() }
 // times scale, into down (in index order) and mid, which have the unet's
 // residual input shapes.
 func (s *Split) AddResiduals(ctx context.Context, unetInputs map[string]ort.Input, image *latent.Tensor, scale float64, down []*latent.Tensor, mid *latent.Tensor) error {
-	ports := s.info.Control
-	if len(down) != len(ports.Down) || (mid == nil) != (ports.Mid == nil) {
-		return fmt.Errorf("ControlNet %q: %d down-block residuals and mid %t for a unet taking %d and mid %t", s.info.Name, len(ports.Down), ports.Mid != nil, len(down), mid != nil)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	in := make(map[string]ort.Input, len(s.g.Sig.Inputs))
-	graphScale := false
-	for _, v := range s.g.Sig.Inputs {
-		switch v.Name {
-		case CondInput:
-			in[v.Name] = ort.Float(image)
-		case ScaleInput:
-			in[v.Name] = ort.Scalar(scale)
-			graphScale = true
-		default:
-			x, ok := unetInputs[v.Name]
-			if !ok {
-				return s.g.Errorf("input %s (%s) has no counterpart among the unet's inputs", v.Name, graph.Describe(&v))
-			}
-			in[v.Name] = x
-		}
-	}
-	out := make(map[string]*latent.Tensor, len(down)+1)
 	if len(s.down) != len(down) {
 		s.down = make([]*latent.Tensor, len(down))
 	}
 	for i, d := range down {
 		s.down[i] = reuse(s.down[i], d.Shape)
-		out[ports.Down[i].Name] = s.down[i]
 	}
 	if mid != nil {
 		s.mid = reuse(s.mid, mid.Shape)
-		out[ports.Mid.Name] = s.mid
 	}
-	if err := s.g.Run(ctx, in, out); err != nil {
+	k, err := s.run(ctx, unetInputs, image, scale, s.down, s.mid, down, mid)
+	if err != nil {
 		return err
 	}
-	s.runs++
-	k := float32(scale)
-	if graphScale {
-		k = 1
-	}
 	for i, d := range down {
-		axpy(d.Data, k, s.down[i].Data)
+		f32.AddScaled32(d.Data, k, s.down[i].Data)
 	}
 	if mid != nil {
-		axpy(mid.Data, k, s.mid.Data)
+		f32.AddScaled32(mid.Data, k, s.mid.Data)
 	}
 	return nil
 }
 
-func axpy(dst []float32, a float32, x []float32) {
-	for i, v := range x {
-		dst[i] += a * v
+// WriteResiduals is AddResiduals into zeroed down and mid, the only
+// ControlNet acting on a prediction: the graph writes its residuals
+// straight into them and they are scaled in place, the same values
+// without the zeroing, the buffers of the graph's own and the sum.
+func (s *Split) WriteResiduals(ctx context.Context, unetInputs map[string]ort.Input, image *latent.Tensor, scale float64, down []*latent.Tensor, mid *latent.Tensor) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, err := s.run(ctx, unetInputs, image, scale, down, mid, down, mid)
+	if err != nil {
+		return err
 	}
+	for _, d := range down {
+		f32.ScaleOntoZero32(d.Data, k)
+	}
+	if mid != nil {
+		f32.ScaleOntoZero32(mid.Data, k)
+	}
+	return nil
+}
+
+// run runs the graph with its residuals written into outDown and outMid
+// (shaped as the unet's down and mid) and returns the factor they still
+// need: the scale, or 1 when the graph applied it. Called with s.mu held.
+func (s *Split) run(ctx context.Context, unetInputs map[string]ort.Input, image *latent.Tensor, scale float64, outDown []*latent.Tensor, outMid *latent.Tensor, down []*latent.Tensor, mid *latent.Tensor) (float32, error) {
+	ports := s.info.Control
+	if len(down) != len(ports.Down) || (mid == nil) != (ports.Mid == nil) {
+		return 0, fmt.Errorf("ControlNet %q: %d down-block residuals and mid %t for a unet taking %d and mid %t", s.info.Name, len(ports.Down), ports.Mid != nil, len(down), mid != nil)
+	}
+	if s.in == nil {
+		s.in, s.out = map[string]ort.Input{}, map[string]*latent.Tensor{}
+	}
+	graphScale := false
+	for _, v := range s.g.Sig.Inputs {
+		switch v.Name {
+		case CondInput:
+			s.in[v.Name] = ort.Float(image)
+		case ScaleInput:
+			s.in[v.Name] = ort.Scalar(scale)
+			graphScale = true
+		default:
+			x, ok := unetInputs[v.Name]
+			if !ok {
+				return 0, s.g.Errorf("input %s (%s) has no counterpart among the unet's inputs", v.Name, graph.Describe(&v))
+			}
+			s.in[v.Name] = x
+		}
+	}
+	for i := range down {
+		s.out[ports.Down[i].Name] = outDown[i]
+	}
+	if mid != nil {
+		s.out[ports.Mid.Name] = outMid
+	}
+	if err := s.g.Run(ctx, s.in, s.out); err != nil {
+		return 0, err
+	}
+	s.runs++
+	if graphScale {
+		return 1, nil
+	}
+	return float32(scale), nil
 }
 
 func reuse(t *latent.Tensor, shape []int) *latent.Tensor {

@@ -164,3 +164,28 @@ func TestConformance(t *testing.T) {
 		})
 	}
 }
+
+// One split ControlNet writes its residuals straight into the unet's
+// inputs (WriteResiduals); several add theirs into zeroed ones
+// (AddResiduals). Both give the same bits: the net at scale 1 alone
+// equals two copies of it at 0.5 (halves add up exactly). Predictions
+// without a control after those with one see zero residuals again.
+func TestSplitResidualPaths(t *testing.T) {
+	fresh := adapterstest.LoadFixture(t, "sd15-cn")
+	before := generate(t, fresh)
+	base := adapterstest.LoadFixture(t, "sd15-cn")
+	a := adapterstest.LoadFixture(t, "controlnet-sd15").Controls[0]
+	b := adapterstest.LoadFixture(t, "controlnet-sd15").Controls[0]
+	img := fixtures.ControlImage(2)
+	one := generate(t, base, adapters.Control{Net: a, Image: img, Scale: 1})
+	two := generate(t, base, adapters.Control{Net: a, Image: img, Scale: 0.5}, adapters.Control{Net: b, Image: img, Scale: 0.5})
+	if !identical(one, two) {
+		t.Error("one ControlNet at scale 1 and two halves give different images")
+	}
+	if identical(one, before) {
+		t.Fatal("the control changes nothing: the test cannot tell the paths apart")
+	}
+	if after := generate(t, base); !identical(after, before) {
+		t.Error("a prediction without control after controlled ones differs from one on a fresh model")
+	}
+}

@@ -125,3 +125,13 @@ func fuse2AVX2(dst []float32, w0 float64, c0 []float32, w1 float64, c1 []float32
 //
 //go:noescape
 func finiteAVX2(xs []float32) bool
+
+// addScaled32AVX2 and scaleOntoZero32AVX2 are AddScaled32 and
+// ScaleOntoZero32 for the first len(dst) &^ 7 samples, with x long
+// enough.
+//
+//go:noescape
+func addScaled32AVX2(dst []float32, a float32, x []float32)
+
+//go:noescape
+func scaleOntoZero32AVX2(dst []float32, a float32)

@@ -66,3 +66,7 @@ func fuse2AVX2(dst []float32, w0 float64, c0 []float32, w1 float64, c1 []float32
 func finiteAVX2(xs []float32) bool {
 	panic("f32: no assembly kernels")
 }
+
+func addScaled32AVX2(dst []float32, a float32, x []float32) { panic("f32: no assembly kernels") }
+
+func scaleOntoZero32AVX2(dst []float32, a float32) { panic("f32: no assembly kernels") }

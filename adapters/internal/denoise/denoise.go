@@ -306,11 +306,14 @@ func (d *Denoiser) toEpsilon(b *buffers, i int, req *adapters.Request) error {
 
 // buffers are one batch size's inputs and output, reused across steps.
 type buffers struct {
-	b                         int
-	sample, context, pooled   *latent.Tensor
-	timeIDs, clipImg, effnet  *latent.Tensor
-	down                      []*latent.Tensor
-	mid                       *latent.Tensor
+	b                        int
+	sample, context, pooled  *latent.Tensor
+	timeIDs, clipImg, effnet *latent.Tensor
+	down                     []*latent.Tensor
+	mid                      *latent.Tensor
+	// residualsSet is set once a split ControlNet has written down and
+	// mid, which hold zeros otherwise (new buffers are zeroed).
+	residualsSet              bool
 	controlImages, scales     *latent.Tensor
 	controlImage              *latent.Tensor // one split control's image batch
 	out                       *latent.Tensor
@@ -560,11 +563,24 @@ func (d *Denoiser) run(ctx context.Context, req *adapters.Request, t float64, ro
 // applyControls fills the residual inputs (zeros plus every active split
 // ControlNet's residuals) and the fused control slots.
 func (d *Denoiser) applyControls(ctx context.Context, req *adapters.Request, buf *buffers) error {
-	for _, t := range buf.down {
-		clear(t.Data)
+	// The residual inputs hold zeros unless a split ControlNet acts. One
+	// ControlNet alone writes them whole (WriteResiduals); otherwise they
+	// are zeroed, when the last prediction left them otherwise, and each
+	// ControlNet adds into them.
+	splits := 0
+	for _, c := range req.Controls {
+		if _, ok := c.Net.(*controlnet.Split); ok && c.Scale != 0 {
+			splits++
+		}
 	}
-	if buf.mid != nil {
-		clear(buf.mid.Data)
+	if splits != 1 && buf.residualsSet {
+		for _, t := range buf.down {
+			clear(t.Data)
+		}
+		if buf.mid != nil {
+			clear(buf.mid.Data)
+		}
+		buf.residualsSet = false
 	}
 	if buf.controlImages != nil {
 		clear(buf.controlImages.Data)
@@ -588,7 +604,13 @@ func (d *Denoiser) applyControls(ctx context.Context, req *adapters.Request, buf
 			for i := range buf.b {
 				copy(buf.controlImage.Data[i*per:(i+1)*per], img.Data)
 			}
-			if err := n.AddResiduals(ctx, buf.inputs, buf.controlImage, c.Scale, buf.down, buf.mid); err != nil {
+			add := n.AddResiduals
+			if splits == 1 {
+				add = n.WriteResiduals
+			}
+			// Set before the call: a failed run may have written some.
+			buf.residualsSet = true
+			if err := add(ctx, buf.inputs, buf.controlImage, c.Scale, buf.down, buf.mid); err != nil {
 				return err
 			}
 		case controlnet.Slot:
