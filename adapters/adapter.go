@@ -62,7 +62,8 @@ type Conditioning struct {
 type Control struct {
 	Net ControlNetModel
 	// Image is the control image [1, 3, H, W] in [0, 1] at the pixel size of
-	// the denoiser's latent.
+	// the denoiser's latent. It is not modified once given: denoisers keep
+	// it in their batch buffers from one prediction to the next.
 	Image *latent.Tensor
 	Scale float64
 }
