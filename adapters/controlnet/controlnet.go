@@ -89,12 +89,16 @@ func (s *Split) AddResiduals(ctx context.Context, unetInputs map[string]ort.Inpu
 // WriteResiduals is AddResiduals into zeroed down and mid, the only
 // ControlNet acting on a prediction: the graph writes its residuals
 // straight into them and they are scaled in place, the same values
-// without the zeroing, the buffers of the graph's own and the sum.
+// without the zeroing, the buffers of the graph's own and the sum. Where
+// the graph applies the scale itself the residuals are its outputs as
+// they are: a -0 stays -0 where adding into zeros made it +0, which the
+// unet's sum of residual and hidden state only tells apart from an exact
+// zero's sign.
 func (s *Split) WriteResiduals(ctx context.Context, unetInputs map[string]ort.Input, image *latent.Tensor, scale float64, down []*latent.Tensor, mid *latent.Tensor) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k, err := s.run(ctx, unetInputs, image, scale, down, mid, down, mid)
-	if err != nil {
+	if err != nil || k == 1 {
 		return err
 	}
 	for _, d := range down {
