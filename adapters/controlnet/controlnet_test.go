@@ -167,9 +167,10 @@ func TestConformance(t *testing.T) {
 
 // One split ControlNet writes its residuals straight into the unet's
 // inputs (WriteResiduals); several add theirs into zeroed ones
-// (AddResiduals). Both give the same bits: the net at scale 1 alone
-// equals two copies of it at 0.5 (halves add up exactly). Predictions
-// without a control after those with one see zero residuals again.
+// (AddResiduals). Both give the same image: the net at scale 1 alone
+// equals two copies of it at 0.5 (halves add up exactly; residuals may
+// differ only in the sign of an exact zero). Predictions without a
+// control after those with one see zero residuals again.
 func TestSplitResidualPaths(t *testing.T) {
 	fresh := adapterstest.LoadFixture(t, "sd15-cn")
 	before := generate(t, fresh)
