@@ -317,6 +317,8 @@ type buffers struct {
 	controlImages, scales     *latent.Tensor
 	controlImage              *latent.Tensor // one split control's image batch
 	controlImageFrom          source         // the image controlImage holds
+	slotFrom                  []source       // the image each fused slot's rows hold; zero: zeros
+	slotWant                  []source       // scratch: the image each slot must hold this prediction
 	out                       *latent.Tensor
 	rows                      []*latent.Tensor // views of out, one per batch row
 	spare                     *latent.Tensor   // the unconditional result of two-call guidance
@@ -583,9 +585,15 @@ func (d *Denoiser) applyControls(ctx context.Context, req *adapters.Request, buf
 		}
 		buf.residualsSet = false
 	}
+	var slotWant []source // by fused slot: the image it must hold, zero for none
 	if buf.controlImages != nil {
-		clear(buf.controlImages.Data)
 		clear(buf.scales.Data)
+		if len(buf.slotFrom) != len(buf.scales.Data) {
+			buf.slotFrom = make([]source, len(buf.scales.Data))
+			buf.slotWant = make([]source, len(buf.scales.Data))
+		}
+		slotWant = buf.slotWant
+		clear(slotWant)
 	}
 	hp, wp := d.pixelSize(buf.latentShape[1], buf.latentShape[2])
 	for _, c := range req.Controls {
@@ -620,13 +628,26 @@ func (d *Denoiser) applyControls(ctx context.Context, req *adapters.Request, buf
 				return err
 			}
 		case controlnet.Slot:
-			per := img.Len()
-			for i := range buf.b {
-				off := (n.Index*buf.b + i) * per
-				copy(buf.controlImages.Data[off:off+per], img.Data)
-			}
+			slotWant[n.Index] = source{unsafe.SliceData(img.Data), len(img.Data)}
 			buf.scales.Data[n.Index] = float32(c.Scale)
 		}
+	}
+	// Each fused slot's rows hold its control image, or zeros when no
+	// control uses it; they are written only when that changes.
+	for k, want := range slotWant {
+		if buf.slotFrom[k] == want {
+			continue
+		}
+		rows := buf.controlImages.Data[k*buf.b*hp*wp*3 : (k+1)*buf.b*hp*wp*3]
+		if want.p == nil {
+			clear(rows)
+		} else {
+			img := unsafe.Slice(want.p, want.n)
+			for i := range buf.b {
+				copy(rows[i*want.n:(i+1)*want.n], img)
+			}
+		}
+		buf.slotFrom[k] = want
 	}
 	return nil
 }
