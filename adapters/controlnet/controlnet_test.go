@@ -99,6 +99,11 @@ func TestFusedControlNets(t *testing.T) {
 	if !identical(plain, zero) {
 		t.Errorf("scale 0 changes the output")
 	}
+	// The slots hold zeros again once no control uses them: the same
+	// image as a model that never had one.
+	if fresh := generate(t, adapterstest.LoadFixture(t, name)); !identical(plain, fresh) {
+		t.Errorf("without controls after controlled runs the output differs from a fresh model's")
+	}
 	// A slot of another model's unet is refused.
 	other := adapterstest.LoadFixture(t, "sd15-cn")
 	if err := other.Denoiser.(adapters.ControlChecker).CheckControl(m.Controls[0]); err == nil {
