@@ -50,6 +50,8 @@ enum {
 	coopIdxReleaseRunOptions = 97,
 	coopIdxSetDeterministicCompute = 273,
 	coopIdxCreateEnv = 3,
+	coopIdxCreateSession = 7,
+	coopIdxReleaseSession = 95,
 	coopIdxRegisterExecutionProviderLibrary = 301,
 	coopIdxGetEpDevices = 303,
 	coopIdxSessionOptionsAppendExecutionProvider_V2 = 304,
@@ -100,6 +102,28 @@ static char *coop_get_env(void) {
 	}
 	return coop_status_message(((coopCreateEnvFn)coop_api[coopIdxCreateEnv])(
 		coopLoggingLevelWarning, "coop", &coop_env));
+}
+
+typedef OrtStatus *(*coopCreateSessionFn)(const OrtEnv *, const char *, const OrtSessionOptions *, OrtSession **);
+typedef void (*coopReleaseSessionFn)(OrtSession *);
+
+// coop_create_session opens the model at path in the process's
+// environment.
+static char *coop_create_session(const char *path, void *opts, void **out) {
+	*out = NULL;
+	char *msg = coop_get_env();
+	if (msg != NULL) {
+		return msg;
+	}
+	OrtSession *s = NULL;
+	msg = coop_status_message(((coopCreateSessionFn)coop_api[coopIdxCreateSession])(
+		coop_env, path, (const OrtSessionOptions *)opts, &s));
+	*out = s;
+	return msg;
+}
+
+static void coop_release_session(void *s) {
+	((coopReleaseSessionFn)coop_api[coopIdxReleaseSession])((OrtSession *)s);
 }
 
 // coop_register_ep_library loads an execution provider library of the
@@ -257,7 +281,6 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"sync/atomic"
 	"unsafe"
@@ -339,20 +362,23 @@ func setDeterministicCompute(opts *ortgo.SessionOptions) error {
 	return takeMessage(C.coop_set_deterministic(raw))
 }
 
-// rawSession returns the OrtSession of an onnxruntime_go session, which
-// keeps it in the unexported field s.ortSession (v1.27.0). Reflection
-// rather than a cast on the struct's layout makes a future version that
-// moves the field fail here, with a message, instead of crashing.
-func rawSession(s *ortgo.DynamicAdvancedSession) (unsafe.Pointer, error) {
-	adv := reflect.ValueOf(s).Elem().FieldByName("s")
-	if adv.Kind() == reflect.Pointer && !adv.IsNil() {
-		p := adv.Elem().FieldByName("ortSession")
-		if p.Kind() == reflect.Pointer && !p.IsNil() {
-			return p.UnsafePointer(), nil
-		}
+// createSession opens the ONNX model at path with opts through OrtApi::
+// CreateSession in the process's environment (the one onnxruntime_go
+// created: ONNX Runtime keeps one per process). coop runs sessions through
+// the C API itself (coop_run), so it holds the OrtSession directly.
+func createSession(path string, opts *ortgo.SessionOptions) (unsafe.Pointer, error) {
+	raw := *(*unsafe.Pointer)(unsafe.Pointer(opts))
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var s unsafe.Pointer
+	if err := takeMessage(C.coop_create_session(cpath, raw, &s)); err != nil {
+		return nil, err
 	}
-	return nil, errors.New("cannot find the OrtSession inside onnxruntime_go's DynamicAdvancedSession (coop is built for onnxruntime_go v1.27.0)")
+	return s, nil
 }
+
+// releaseSession releases an OrtSession of createSession.
+func releaseSession(s unsafe.Pointer) { C.coop_release_session(s) }
 
 // liveValues counts the OrtValues this package created and has not
 // released yet; tests check that closing sessions brings it back.

@@ -247,9 +247,8 @@ type Session struct {
 	outputShapeErrs [][]error
 	resolvers       sync.Pool // *resolver for OutputShape
 
-	mu       sync.RWMutex // Run holds it shared, Close exclusively
-	sess     *ortgo.DynamicAdvancedSession
-	raw      unsafe.Pointer // sess's OrtSession
+	mu       sync.RWMutex   // Run holds it shared, Close exclusively
+	raw      unsafe.Pointer // the OrtSession (createSession); nil once closed
 	mem      unsafe.Pointer // the OrtMemoryInfo of tensors over CPU memory
 	inNames  unsafe.Pointer // C array of the input names, in signature order
 	outNames unsafe.Pointer // C array of the output names
@@ -310,15 +309,9 @@ func Open(modelPath string, opts SessionOptions) (*Session, error) {
 		return nil, fmt.Errorf("opening model %s: %w", modelPath, err)
 	}
 	defer so.Destroy()
-	sess, err := ortgo.NewDynamicAdvancedSession(modelPath, inNames, outNames, so)
-	if err != nil {
+	if s.raw, err = createSession(modelPath, so); err != nil {
 		return nil, sessionError(modelPath, err)
 	}
-	if s.raw, err = rawSession(sess); err != nil {
-		sess.Destroy()
-		return nil, fmt.Errorf("opening model %s: %w", modelPath, err)
-	}
-	s.sess = sess
 	s.inNames = cStrings(inNames)
 	s.outNames = cStrings(outNames)
 	return s, nil
@@ -340,16 +333,16 @@ func (s *Session) Options() SessionOptions { return s.opts }
 func (s *Session) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.sess == nil {
+	if s.raw == nil {
 		return nil
 	}
 	s.releaseBindings()
-	err := s.sess.Destroy()
-	s.sess, s.raw = nil, nil
+	releaseSession(s.raw)
+	s.raw = nil
 	freeCStrings(s.inNames, len(s.sig.Inputs))
 	freeCStrings(s.outNames, len(s.sig.Outputs))
 	s.inNames, s.outNames = nil, nil
-	return err
+	return nil
 }
 
 // Stats counts a session's runs and the time spent inside ONNX Runtime.
@@ -395,7 +388,7 @@ func (s *Session) Run(ctx context.Context, inputs map[string]Input, outputs map[
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.sess == nil {
+	if s.raw == nil {
 		return fmt.Errorf("model %s: session is closed", s.path)
 	}
 	b, err := s.takeBindings()
