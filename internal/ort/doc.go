@@ -11,8 +11,10 @@
 // the --ort-lib flag, $ONNXRUNTIME_SHARED_LIBRARY_PATH, that cache and the
 // system library directories, and says how to get it when it finds none.
 //
-// The runtime half loads the library once per process (Init), opens a model
-// file as a Session (Open) and runs it (Session.Run). A Session reads the
+// The runtime half loads the library once per process (Init, through
+// onnxruntime_go, which also builds the session options), opens a model
+// file as a Session (Open, OrtApi::CreateSession) and runs it (Session.Run,
+// OrtApi::Run). A Session reads the
 // model's declared signature first, without loading its weights, and uses it
 // to cast every input to the element type and rank the graph declares, so
 // the same calling code drives float32 and float16 exports, integer or float
