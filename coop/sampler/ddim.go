@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/coop-diffusion/coop/internal/f32"
 	"github.com/coop-diffusion/coop/latent"
 )
 
@@ -115,18 +116,16 @@ func (s *ddim) Step(i int, x, eps *latent.Tensor) error {
 	if c.std > 0 {
 		n = s.drawNoise(i)
 	}
-	xd, ed := x.Data, eps.Data[:len(x.Data)]
+	xd, ed := x.Data, eps.Data
 	switch {
 	case s.clip > 0:
-		for j, xv := range xd {
-			z, e := float64(xv), float64(ed[j])
-			x0 := clamp((z-c.s1a*e)/c.sa, s.clip)
-			e = (z - c.sa*x0) / c.s1a
-			v := c.sap*x0 + c.dir*e
-			if n != nil {
-				v += c.std * float64(n[j])
-			}
-			xd[j] = float32(v)
+		// x0 clamped to the clip range (math.Max(-r, math.Min(r, x0))),
+		// eps re-derived from it, x' = sqrt(a') x0 + dir eps, plus std n
+		// (1·v is v exactly).
+		if n == nil {
+			f32.X0EpsBlend(xd, xd, ed, c.sa, c.s1a, s.clip, c.sap, c.dir)
+		} else {
+			f32.X0EpsBlendRenoise(xd, xd, ed, c.sa, c.s1a, s.clip, c.sap, c.dir, 1, c.std, n)
 		}
 	default:
 		// x' = (sqrt(a')/sqrt(a)) x + (dir - sqrt(a') sqrt(1-a)/sqrt(a)) eps
@@ -134,18 +133,13 @@ func (s *ddim) Step(i int, x, eps *latent.Tensor) error {
 		ce := c.dir - c.sap*c.s1a/c.sa
 		if n == nil {
 			axpby(xd, cx, xd, ce, ed)
-			break
-		}
-		n = n[:len(xd)]
-		for j, xv := range xd {
-			xd[j] = float32(cx*float64(xv) + ce*float64(ed[j]) + c.std*float64(n[j]))
+		} else {
+			f32.AXPBYPCZ(xd, cx, xd, ce, ed, c.std, n)
 		}
 	}
 	s.next++
 	return nil
 }
-
-func clamp(v, r float64) float64 { return math.Max(-r, math.Min(r, v)) }
 
 // ddpm is DDPM ancestral sampling (Ho et al.) with diffusers' "fixed_small"
 // variance, on the DDIM timesteps:
@@ -201,23 +195,21 @@ func (s *ddpm) Step(i int, x, eps *latent.Tensor) error {
 	c := s.steps[i]
 	var n []float32
 	if c.std > 0 {
-		n = s.drawNoise(i)[:len(x.Data)]
+		n = s.drawNoise(i)
 	}
-	xd, ed := x.Data, eps.Data[:len(x.Data)]
+	xd, ed := x.Data, eps.Data
 	// Without clipping x0 is linear in x and eps: fold it in.
 	kx, ke := c.cx0/c.sa+c.cx, -c.cx0*c.s1a/c.sa
-	for j, xv := range xd {
-		z, e := float64(xv), float64(ed[j])
-		var v float64
-		if s.clip > 0 {
-			v = c.cx0*clamp((z-c.s1a*e)/c.sa, s.clip) + c.cx*z
-		} else {
-			v = kx*z + ke*e
-		}
-		if n != nil {
-			v += c.std * float64(n[j])
-		}
-		xd[j] = float32(v)
+	switch {
+	case s.clip > 0 && n == nil:
+		f32.X0Blend(xd, xd, ed, c.sa, c.s1a, s.clip, c.cx0, c.cx)
+	case s.clip > 0:
+		// v + std n as 1·v + std n: 1·v is v exactly.
+		f32.X0BlendRenoise(xd, xd, ed, c.sa, c.s1a, s.clip, c.cx0, c.cx, 1, c.std, n)
+	case n == nil:
+		axpby(xd, kx, xd, ke, ed)
+	default:
+		f32.AXPBYPCZ(xd, kx, xd, ke, ed, c.std, n)
 	}
 	s.next++
 	return nil

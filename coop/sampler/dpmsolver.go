@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/coop-diffusion/coop/internal/f32"
 	"github.com/coop-diffusion/coop/latent"
 )
 
@@ -118,25 +119,16 @@ func (s *dpmSolver) Step(i int, x, eps *latent.Tensor) error {
 		return err
 	}
 	c := s.steps[i]
-	prev := s.bufs[0].Data[:len(x.Data)]
-	xd, ed := x.Data, eps.Data[:len(x.Data)]
+	// prev holds the x0 estimate m = (x - sigma_t eps)/alpha of the last
+	// step: the second-order step reads it, both write this step's. The
+	// kernels keep m and D in float64 (and multiply by 1/alpha, not
+	// divide).
+	prev := s.bufs[0].Data
 	inv := 1 / c.alpha
 	if i == s.first || c.firstOrder || c.halfInvR0 == 0 {
-		for j, xv := range xd {
-			z := float64(xv)
-			m := (z - c.sigmaT*float64(ed[j])) * inv
-			prev[j] = float32(m)
-			xd[j] = float32(c.cx*z + c.cd*m)
-		}
+		f32.DPMSolverFirstOrder(x.Data, prev, x.Data, eps.Data, c.sigmaT, inv, c.cx, c.cd)
 	} else {
-		k := c.halfInvR0
-		for j, xv := range xd {
-			z := float64(xv)
-			m := (z - c.sigmaT*float64(ed[j])) * inv
-			d := m + k*(m-float64(prev[j]))
-			prev[j] = float32(m)
-			xd[j] = float32(c.cx*z + c.cd*d)
-		}
+		f32.DPMSolverSecondOrder(x.Data, prev, x.Data, eps.Data, c.sigmaT, inv, c.halfInvR0, c.cx, c.cd)
 	}
 	s.next++
 	return nil

@@ -3,6 +3,7 @@ package sampler
 import (
 	"math"
 
+	"github.com/coop-diffusion/coop/internal/f32"
 	"github.com/coop-diffusion/coop/latent"
 )
 
@@ -137,12 +138,8 @@ func (s *eulerAncestral) Step(i int, x, eps *latent.Tensor) error {
 	if up == 0 {
 		axpby(x.Data, 1, x.Data, dt, eps.Data)
 	} else {
-		n := s.drawNoise(i)
-		xd := x.Data
-		ed, n := eps.Data[:len(xd)], n[:len(xd)]
-		for j, xv := range xd {
-			xd[j] = float32(float64(xv) + dt*float64(ed[j]) + up*float64(n[j]))
-		}
+		// x + dt eps + up n as 1·x + dt eps + up n: 1·x is x exactly.
+		f32.AXPBYPCZ(x.Data, 1, x.Data, dt, eps.Data, up, s.drawNoise(i))
 	}
 	s.next++
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/coop-diffusion/coop/internal/f32"
 	"github.com/coop-diffusion/coop/latent"
 )
 
@@ -88,22 +89,13 @@ func (s *lcm) Step(i int, x, eps *latent.Tensor) error {
 		return err
 	}
 	c := s.steps[i]
-	var n []float32
-	if !c.last {
-		n = s.drawNoise(i)[:len(x.Data)]
-	}
-	xd, ed := x.Data, eps.Data[:len(x.Data)]
-	for j, xv := range xd {
-		z := float64(xv)
-		x0 := (z - c.s1a*float64(ed[j])) / c.sa
-		if s.clip > 0 {
-			x0 = clamp(x0, s.clip)
-		}
-		den := c.cOut*x0 + c.cSkip*z
-		if n != nil {
-			den = c.sapN*den + c.s1apN*float64(n[j])
-		}
-		xd[j] = float32(den)
+	// x0 (clamped where s.clip > 0), den = c_out x0 + c_skip x, re-noised
+	// except at the last step.
+	xd, ed := x.Data, eps.Data
+	if c.last {
+		f32.X0Blend(xd, xd, ed, c.sa, c.s1a, s.clip, c.cOut, c.cSkip)
+	} else {
+		f32.X0BlendRenoise(xd, xd, ed, c.sa, c.s1a, s.clip, c.cOut, c.cSkip, c.sapN, c.s1apN, s.drawNoise(i))
 	}
 	s.next++
 	return nil
@@ -164,12 +156,7 @@ func (s *wuerstchen) Step(i int, x, eps *latent.Tensor) error {
 	if c.std == 0 {
 		axpby(x.Data, c.cx, x.Data, c.ce, eps.Data)
 	} else {
-		n := s.drawNoise(i)
-		xd := x.Data
-		ed, n := eps.Data[:len(xd)], n[:len(xd)]
-		for j, xv := range xd {
-			xd[j] = float32(c.cx*float64(xv) + c.ce*float64(ed[j]) + c.std*float64(n[j]))
-		}
+		f32.AXPBYPCZ(x.Data, c.cx, x.Data, c.ce, eps.Data, c.std, s.drawNoise(i))
 	}
 	s.next++
 	return nil

@@ -11,7 +11,15 @@
 // AXPBY, Scale, AddMul, DivAdd, MulAdd, Guide and Fuse2, which compute each
 // output from float32 inputs in float64 and round once to float32, and
 // Finite, which looks for NaN and infinity (AXPBYFinite, AddMulFinite and
-// Fuse2Finite report it for what they write, in the same pass).
+// Fuse2Finite report it for what they write, in the same pass). The
+// samplers' own steps have kernels of their own in the same style
+// (DPMSolverFirstOrder and SecondOrder, AXPBYPCZ for the noisy steps,
+// X0Blend, X0EpsBlend and their Renoise forms for clipped and consistency
+// steps).
+//
+// ControlNet residuals, tens of megabytes a prediction, are summed and
+// scaled in float32 (AddScaled32, ScaleOntoZero32), one rounding per
+// operation as the scalar loops they replace.
 //
 // Each kernel has a portable Go implementation and, on amd64 processors with
 // AVX2 and FMA, an assembly one that is several times faster: gonum's
@@ -20,7 +28,8 @@
 // including NaN, infinities and denormals: the assembly performs the same
 // float64 operations in the same order, never fused. (Which of two NaNs
 // meeting in an operation passes on its payload is up to the Go compiler's
-// choice of operand order; the assembly makes the choice it makes today.) The sums of products
+// choice of operand order; the assembly makes the choice it makes today.)
+// The sums of products
 // agree only to within float32 rounding: they differ in summation order
 // and in whether multiply-adds are fused. Build with the purego tag to use
 // the Go implementations everywhere.

@@ -135,3 +135,23 @@ func addScaled32AVX2(dst []float32, a float32, x []float32)
 
 //go:noescape
 func scaleOntoZero32AVX2(dst []float32, a float32)
+
+// The sampler kernels below, like the elementwise ones, handle the first
+// len(dst) rounded down to a multiple of 4 outputs, with inputs (and x0)
+// that long; x0BlendAVX2 and x0EpsBlendAVX2 read noise only with the
+// x0Noise flag.
+
+//go:noescape
+func dpmSolverFirstOrderAVX2(dst, x0, x, eps []float32, sigma, invAlpha, cx, cd float64)
+
+//go:noescape
+func dpmSolverSecondOrderAVX2(dst, x0, x, eps []float32, sigma, invAlpha, k, cx, cd float64)
+
+//go:noescape
+func axpbypczAVX2(dst []float32, a float64, x []float32, b float64, y []float32, c float64, z []float32)
+
+//go:noescape
+func x0BlendAVX2(dst, x, eps, noise []float32, alpha, sigma, r, a, b, p, q float64, flags int)
+
+//go:noescape
+func x0EpsBlendAVX2(dst, x, eps, noise []float32, alpha, sigma, r, a, b, p, q float64, flags int)

@@ -70,3 +70,23 @@ func finiteAVX2(xs []float32) bool {
 func addScaled32AVX2(dst []float32, a float32, x []float32) { panic("f32: no assembly kernels") }
 
 func scaleOntoZero32AVX2(dst []float32, a float32) { panic("f32: no assembly kernels") }
+
+func dpmSolverFirstOrderAVX2(dst, x0, x, eps []float32, sigma, invAlpha, cx, cd float64) {
+	panic("f32: no assembly kernels")
+}
+
+func dpmSolverSecondOrderAVX2(dst, x0, x, eps []float32, sigma, invAlpha, k, cx, cd float64) {
+	panic("f32: no assembly kernels")
+}
+
+func axpbypczAVX2(dst []float32, a float64, x []float32, b float64, y []float32, c float64, z []float32) {
+	panic("f32: no assembly kernels")
+}
+
+func x0BlendAVX2(dst, x, eps, noise []float32, alpha, sigma, r, a, b, p, q float64, flags int) {
+	panic("f32: no assembly kernels")
+}
+
+func x0EpsBlendAVX2(dst, x, eps, noise []float32, alpha, sigma, r, a, b, p, q float64, flags int) {
+	panic("f32: no assembly kernels")
+}

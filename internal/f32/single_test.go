@@ -11,8 +11,8 @@ import (
 // reference both implementations must match bit for bit (any NaN matches
 // any NaN where two NaNs meet).
 var single32Formula = map[string]func(d, a, x float32) float32{
-	"AddScaled32":     func(d, a, x float32) float32 { p := a * x; return d + p },
-	"ScaleOntoZero32": func(d, a, _ float32) float32 { p := a * d; z := float32(0); return z + p },
+	"AddScaled32":     func(d, a, x float32) float32 { p := float32(a * x); return d + p },
+	"ScaleOntoZero32": func(d, a, _ float32) float32 { p := float32(a * d); z := float32(0); return z + p },
 }
 
 func runSingle32(name string, dst []float32, a float32, x []float32) {
