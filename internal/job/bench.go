@@ -123,16 +123,7 @@ func (j *Job) modelBytes(release bool) (BenchMemory, error) {
 	}
 	m.HeldModelBytes = m.TotalModelBytes
 	if release {
-		m.HeldModelBytes = 0
-		for si := range j.Plan.Stages {
-			var held int64
-			for _, om := range open {
-				if om.first <= si && si <= om.last {
-					held += om.bytes
-				}
-			}
-			m.HeldModelBytes = max(m.HeldModelBytes, held)
-		}
+		m.HeldModelBytes, _ = j.peakOpen(open)
 	}
 	return m, nil
 }

@@ -562,17 +562,7 @@ func (e *estimator) memory() (MemoryEstimate, error) {
 		m.Files[name] = om.files
 		m.HeldWeightBytes += om.bytes
 	}
-	for si := range e.job.Plan.Stages {
-		var bytes int64
-		for _, om := range open {
-			if om.first <= si && si <= om.last {
-				bytes += om.bytes
-			}
-		}
-		if bytes > m.WeightBytes {
-			m.WeightBytes, m.PeakStage = bytes, si
-		}
-	}
+	m.WeightBytes, m.PeakStage = e.job.peakOpen(open)
 	m.TotalBytes = m.WeightBytes + m.BufferBytes
 	return m, nil
 }

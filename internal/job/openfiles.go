@@ -71,3 +71,21 @@ func (j *Job) openModels() (map[string]*openModel, error) {
 	}
 	return out, nil
 }
+
+// peakOpen returns the most model file bytes open at once over the plan's
+// stages, each model open from its first to its last stage, and the first
+// stage that holds them.
+func (j *Job) peakOpen(open map[string]*openModel) (bytes int64, stage int) {
+	for si := range j.Plan.Stages {
+		var held int64
+		for _, om := range open {
+			if om.first <= si && si <= om.last {
+				held += om.bytes
+			}
+		}
+		if held > bytes {
+			bytes, stage = held, si
+		}
+	}
+	return bytes, stage
+}
