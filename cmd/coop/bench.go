@@ -42,7 +42,7 @@ func init() {
 			&cli.Uint64Flag{Name: "seed", Usage: "render this seed instead of the recipe's first"},
 			&cli.StringFlag{Name: "device", Usage: "run the models on cpu or cuda (the recipe's device field)"},
 			&cli.IntFlag{Name: "threads", Usage: "intra-op threads per session, 0 = automatic: the cores shared by the participants that run concurrently"},
-			&cli.StringFlag{Name: "concurrency", Value: "auto", Usage: "when the participants of a step work concurrently: auto (when it pays), always or sequential"},
+			concurrencyFlag(),
 			&cli.BoolFlag{Name: "release", Usage: "close each model after its last stage in the last run"},
 			&cli.BoolFlag{Name: "json", Usage: "print the reports of every run and the memory figures as JSON"},
 		}, limitFlags()...),
@@ -74,9 +74,9 @@ func benchAction(ctx context.Context, cmd *cli.Command) error {
 	if threads < 0 || threads > 4096 {
 		return badInputf("--threads %d: give 0 (automatic) to 4096", threads)
 	}
-	mode, err := coop.ParseConcurrency(cmd.String("concurrency"))
+	mode, err := concurrency(cmd)
 	if err != nil {
-		return badInputf("--concurrency: %v", err)
+		return err
 	}
 	sets := append([]string(nil), cmd.StringSlice("set")...)
 	if cmd.IsSet("seed") {

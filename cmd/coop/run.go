@@ -61,7 +61,7 @@ func renderFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line on stdout (steps, images, reports)"},
 		&cli.StringFlag{Name: "device", Usage: "run the models on cpu or cuda (the recipe's device field)"},
 		&cli.IntFlag{Name: "threads", Usage: "intra-op threads per model, 0 = automatic; replaces the recipe's threads (neither is recorded in the PNG: they change the speed, not the image)"},
-		&cli.StringFlag{Name: "concurrency", Value: "auto", Usage: "when the participants of a step work concurrently: auto (when it pays), always or sequential (the image is the same bit for bit)"},
+		concurrencyFlag(),
 		&cli.BoolFlag{Name: "strict", Usage: "refuse to run when a model's SHA-256 differs from the one the recipe or PNG records"},
 	}
 }
@@ -96,8 +96,8 @@ func runAction(ctx context.Context, cmd *cli.Command) error {
 			return badInputf("--threads %d: give 0 (automatic) to 4096", o.threads)
 		}
 	}
-	if o.concurrency, err = coop.ParseConcurrency(cmd.String("concurrency")); err != nil {
-		return badInputf("--concurrency: %v", err)
+	if o.concurrency, err = concurrency(cmd); err != nil {
+		return err
 	}
 	lim, err := limits(cmd)
 	if err != nil {
@@ -290,4 +290,19 @@ func renderImage(ctx context.Context, pool *job.Pool, img *pendingImage, result 
 	img.thumb = thumbnail(latent.ToImage(res.Image), thumbSize)
 	pr.image(img.path, img.seed, img.variant, res.Report)
 	return res.Image, nil
+}
+
+// concurrencyFlag is --concurrency of run and bench.
+func concurrencyFlag() cli.Flag {
+	return &cli.StringFlag{Name: "concurrency", Value: "auto",
+		Usage: "when the participants of a step work concurrently: auto (when it pays), always or sequential (the results are the same bit for bit)"}
+}
+
+// concurrency reads --concurrency; a bad value is bad input.
+func concurrency(cmd *cli.Command) (coop.Concurrency, error) {
+	c, err := coop.ParseConcurrency(cmd.String("concurrency"))
+	if err != nil {
+		return c, badInputf("--concurrency: %v", err)
+	}
+	return c, nil
 }
