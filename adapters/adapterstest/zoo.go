@@ -89,3 +89,25 @@ func reconstruction(fixture string, k int) (*latent.Tensor, error) {
 	reconstructions.Store(key, rec)
 	return rec, nil
 }
+
+// ConformanceRequest returns the request the fixture models' conformance
+// tests give TestDenoiser: Prompt(1) against the negative Prompt(3),
+// encoded by m's text encoder, at the given guidance, and a seeded latent
+// of a 512 x 512 image at abar 0.3. Callers change what their family
+// needs (a lower abar, controls, effnet) on the copy they get.
+func ConformanceRequest(t testing.TB, m *adapters.Model, guidance float64) *adapters.Request {
+	t.Helper()
+	cond, err := m.Text.Encode(context.Background(), adapters.Prompt{Positive: Prompt(1), Negative: Prompt(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cond.Guidance = guidance
+	const size = 512
+	h, w, err := m.Space.LatentSize(size, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := latent.New(1, m.Channels, h, w)
+	latent.NewStream(3, "conformance").Fill(z)
+	return &adapters.Request{Latent: z, Abar: 0.3, Cond: cond, Height: size, Width: size}
+}

@@ -1,7 +1,6 @@
 package cascade
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/coop-diffusion/coop/adapters"
@@ -27,9 +26,9 @@ const (
 type loader struct{ stage stage }
 
 func init() {
-	adapters.Register(adapters.CascadePrior, loader{priorStage})
-	adapters.Register(adapters.CascadeDecoder, loader{decoderStage})
-	adapters.Register(adapters.CascadeVQGAN, loader{vqganStage})
+	adapters.Register(adapters.CascadePrior, folder.Loader(loader{priorStage}.assemble))
+	adapters.Register(adapters.CascadeDecoder, folder.Loader(loader{decoderStage}.assemble))
+	adapters.Register(adapters.CascadeVQGAN, folder.Loader(loader{vqganStage}.assemble))
 }
 
 // DefaultScheduler is Stable Cascade's scheduler for folders without
@@ -42,41 +41,34 @@ func DefaultScheduler() sampler.Config {
 	return cfg
 }
 
-func (l loader) Check(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) error {
-	_, err := l.assemble(f, info, opts)
-	return err
-}
-
-func (l loader) Load(ctx context.Context, f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error) {
-	return l.assemble(f, info, opts)
-}
-
 func (l loader) assemble(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error) {
 	info.Components = nil
 	var err error
 	if info.Scheduler, err = folder.Scheduler(f, info, DefaultScheduler()); err != nil {
 		return nil, err
 	}
+	var m *adapters.Model
 	switch l.stage {
 	case priorStage:
-		return l.prior(f, info, opts)
+		m, err = l.prior(f, info, opts)
 	case decoderStage:
-		return l.decoder(f, info, opts)
+		m, err = l.decoder(f, info, opts)
+	default:
+		m, err = l.vqgan(f, info, opts)
 	}
-	return l.vqgan(f, info, opts)
+	if err != nil {
+		return nil, err
+	}
+	// The stages add components to info after the model copied it.
+	m.Info = *info
+	return m, nil
 }
 
 // prior assembles stage C.
 func (l loader) prior(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error) {
-	g, err := folder.Model(f, info, "prior", opts, true)
-	if err != nil {
-		return nil, err
-	}
-	effnet, err := folder.Model(f, info, "effnet", opts, false)
-	if err != nil {
-		return nil, err
-	}
-	previewer, err := folder.Model(f, info, "previewer", opts, false)
+	// EfficientNet encodes images into the prior's latents, the
+	// previewer decodes them.
+	g, effnet, previewer, err := folder.Graphs(f, info, opts, "prior", "effnet", "previewer")
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +107,6 @@ func (l loader) prior(f *modelfolder.Folder, info *adapters.Info, opts adapters.
 		m.VAE = ae
 		m.Own(ae)
 	}
-	m.Info = *info
 	return m, nil
 }
 
@@ -149,7 +140,6 @@ func (l loader) decoder(f *modelfolder.Folder, info *adapters.Info, opts adapter
 		m.VAE = ae
 		m.Own(ae)
 	}
-	m.Info = *info
 	return m, nil
 }
 

@@ -94,18 +94,7 @@ func TestConformance(t *testing.T) {
 	decoder := adapterstest.LoadFixture(t, "cascade-decoder")
 	for _, m := range []*adapters.Model{prior, decoder} {
 		t.Run(m.Name, func(t *testing.T) {
-			cond, err := m.Text.Encode(ctx, adapters.Prompt{Positive: adapterstest.Prompt(1), Negative: adapterstest.Prompt(3)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			cond.Guidance = 4
-			h, w, err := m.Space.LatentSize(512, 512)
-			if err != nil {
-				t.Fatal(err)
-			}
-			z := latent.New(1, m.Channels, h, w)
-			latent.NewStream(3, "conformance").Fill(z)
-			req := &adapters.Request{Latent: z, Abar: 0.3, Cond: cond}
+			req := adapterstest.ConformanceRequest(t, m, 4)
 			c := adapterstest.DenoiserCase{Request: req, Tolerance: 1e-5}
 			if m == decoder {
 				// The unconditional row of stage B sees a zero effnet, as in

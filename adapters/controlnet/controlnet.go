@@ -68,10 +68,10 @@ func (s *Split) AddResiduals(ctx context.Context, unetInputs map[string]ort.Inpu
 		s.down = make([]*latent.Tensor, len(down))
 	}
 	for i, d := range down {
-		s.down[i] = reuse(s.down[i], d.Shape)
+		s.down[i] = graph.Reuse(s.down[i], d.Shape...)
 	}
 	if mid != nil {
-		s.mid = reuse(s.mid, mid.Shape)
+		s.mid = graph.Reuse(s.mid, mid.Shape...)
 	}
 	k, err := s.run(ctx, unetInputs, image, scale, s.down, s.mid, down, mid)
 	if err != nil {
@@ -151,19 +151,6 @@ func (s *Split) run(ctx context.Context, unetInputs map[string]ort.Input, image 
 		return 1, nil
 	}
 	return float32(scale), nil
-}
-
-func reuse(t *latent.Tensor, shape []int) *latent.Tensor {
-	if t != nil && len(t.Shape) == len(shape) {
-		same := true
-		for i := range shape {
-			same = same && t.Shape[i] == shape[i]
-		}
-		if same {
-			return t
-		}
-	}
-	return latent.New(shape...)
 }
 
 // Slot is one of the ControlNets fused into a unet graph.

@@ -146,27 +146,18 @@ func TestResidualMismatch(t *testing.T) {
 }
 
 func TestConformance(t *testing.T) {
-	ctx := context.Background()
 	for _, name := range []string{"sd15-cn", "sd15-fusedcn"} {
 		m := adapterstest.LoadFixture(t, name)
-		cond, err := m.Text.Encode(ctx, adapters.Prompt{Positive: adapterstest.Prompt(1), Negative: adapterstest.Prompt(3)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cond.Guidance = guidance
-		z := latent.New(1, 4, 64, 64)
-		latent.NewStream(3, "conformance").Fill(z)
+		req := adapterstest.ConformanceRequest(t, m, guidance)
 		net := m.Controls
 		if name == "sd15-cn" {
 			net = adapterstest.LoadFixture(t, "controlnet-sd15").Controls
 		}
 		// The fixture ControlNets outweigh any prompt from a scale of
 		// about 0.1 on; a small scale keeps both in play.
-		adapterstest.TestDenoiser(t, m.Denoiser, adapterstest.DenoiserCase{
-			Request: &adapters.Request{Latent: z, Abar: 0.01, Cond: cond,
-				Controls: []adapters.Control{{Net: net[0], Image: fixtures.ControlImage(5), Scale: 0.01}}},
-			Tolerance: 1e-5,
-		})
+		req.Abar = 0.01
+		req.Controls = []adapters.Control{{Net: net[0], Image: fixtures.ControlImage(5), Scale: 0.01}}
+		adapterstest.TestDenoiser(t, m.Denoiser, adapterstest.DenoiserCase{Request: req, Tolerance: 1e-5})
 	}
 }
 

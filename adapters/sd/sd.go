@@ -28,6 +28,6 @@ var (
 )
 
 func init() {
-	adapters.Register(adapters.SD1, unetfamily.Loader{Spec: SD1})
-	adapters.Register(adapters.SD2, unetfamily.Loader{Spec: SD2})
+	adapters.Register(adapters.SD1, unetfamily.Loader(SD1))
+	adapters.Register(adapters.SD2, unetfamily.Loader(SD2))
 }

@@ -82,21 +82,10 @@ func TestPrecisionAndTimestepVariants(t *testing.T) {
 }
 
 func TestConformance(t *testing.T) {
-	ctx := context.Background()
 	for name, tol := range map[string]float64{"sd15": 1e-5, "sd15-fp16": 2e-2, "sd15-rank0": 1e-5, "sd21v": 1e-5} {
 		t.Run(name, func(t *testing.T) {
 			m := adapterstest.LoadFixture(t, name)
-			cond, err := m.Text.Encode(ctx, adapters.Prompt{Positive: adapterstest.Prompt(1), Negative: adapterstest.Prompt(3)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			cond.Guidance = guidance
-			z := latent.New(1, 4, 64, 64)
-			latent.NewStream(3, "conformance").Fill(z)
-			adapterstest.TestDenoiser(t, m.Denoiser, adapterstest.DenoiserCase{
-				Request:   &adapters.Request{Latent: z, Abar: 0.3, Cond: cond, Height: 512, Width: 512},
-				Tolerance: tol,
-			})
+			adapterstest.TestDenoiser(t, m.Denoiser, adapterstest.DenoiserCase{Request: adapterstest.ConformanceRequest(t, m, guidance), Tolerance: tol})
 			adapterstest.TestTextEncoder(t, m.Text, adapterstest.Prompt(1))
 			adapterstest.TestAutoencoder(t, m.VAE, adapterstest.AutoencoderCase{Pixels: fixtures.Photo(1), MinPSNR: 20})
 		})

@@ -60,6 +60,6 @@ func refinerTimeIDs(req *adapters.Request, uncond bool, row []float32) {
 }
 
 func init() {
-	adapters.Register(adapters.SDXL, unetfamily.Loader{Spec: Base})
-	adapters.Register(adapters.SDXLRefiner, unetfamily.Loader{Spec: Refiner})
+	adapters.Register(adapters.SDXL, unetfamily.Loader(Base))
+	adapters.Register(adapters.SDXLRefiner, unetfamily.Loader(Refiner))
 }

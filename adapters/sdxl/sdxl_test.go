@@ -76,21 +76,10 @@ func TestBaseThenRefiner(t *testing.T) {
 }
 
 func TestConformance(t *testing.T) {
-	ctx := context.Background()
 	for _, name := range []string{"sdxl", "sdxl-refiner"} {
 		t.Run(name, func(t *testing.T) {
 			m := adapterstest.LoadFixture(t, name)
-			cond, err := m.Text.Encode(ctx, adapters.Prompt{Positive: adapterstest.Prompt(1), Negative: adapterstest.Prompt(3)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			cond.Guidance = guidance
-			z := latent.New(1, 4, 64, 64)
-			latent.NewStream(3, "conformance").Fill(z)
-			adapterstest.TestDenoiser(t, m.Denoiser, adapterstest.DenoiserCase{
-				Request:   &adapters.Request{Latent: z, Abar: 0.3, Cond: cond, Height: 512, Width: 512},
-				Tolerance: 1e-5,
-			})
+			adapterstest.TestDenoiser(t, m.Denoiser, adapterstest.DenoiserCase{Request: adapterstest.ConformanceRequest(t, m, guidance), Tolerance: 1e-5})
 			adapterstest.TestTextEncoder(t, m.Text, adapterstest.Prompt(1))
 			adapterstest.TestAutoencoder(t, m.VAE, adapterstest.AutoencoderCase{Pixels: fixtures.Photo(1), MinPSNR: 20})
 		})

@@ -185,20 +185,6 @@ func (a *Autoencoder) Close() error {
 	return err
 }
 
-// reuse returns t when it has the given shape, else a new tensor.
-func reuse(t *latent.Tensor, shape ...int) *latent.Tensor {
-	if t != nil && len(t.Shape) == len(shape) {
-		same := true
-		for i := range shape {
-			same = same && t.Shape[i] == shape[i]
-		}
-		if same {
-			return t
-		}
-	}
-	return latent.New(shape...)
-}
-
 func checkImage(t *latent.Tensor, what string) error {
 	if len(t.Shape) != 4 || t.N() != 1 || t.C() != 3 {
 		return fmt.Errorf("vae: %s %v, want [1, 3, H, W]", what, t)
@@ -239,13 +225,13 @@ func (a *Autoencoder) encode(ctx context.Context, pixels, dst *latent.Tensor, ra
 	if !raw && a.space.PixelRange == latent.MinusOneToOne {
 		// Convert while copying: one pass, the same values as
 		// latent.ToSignedRange.
-		a.pix = reuse(a.pix, pixels.Shape...)
+		a.pix = graph.Reuse(a.pix, pixels.Shape...)
 		f32.MulAdd(a.pix.Data, pixels.Data, 2, -1)
 		in = a.pix
 	}
 	out := dst
 	if a.params {
-		a.raw = reuse(a.raw, 1, 2*c, h, w)
+		a.raw = graph.Reuse(a.raw, 1, 2*c, h, w)
 		out = a.raw
 	}
 	if a.encInputs == nil {
@@ -265,7 +251,7 @@ func (a *Autoencoder) encode(ctx context.Context, pixels, dst *latent.Tensor, ra
 			a.mean.Shape, a.mean.Data = dst.Shape, mean
 			return a.space.ToLatentInto(dst, &a.mean)
 		}
-		a.eps = reuse(a.eps, plane)
+		a.eps = graph.Reuse(a.eps, plane)
 		a.noise.FillSlice(a.eps.Data, a.draws*sampler.NoiseStride)
 		a.draws++
 		for i, m := range mean {
@@ -321,7 +307,7 @@ func (a *Autoencoder) decode(ctx context.Context, lat, dst *latent.Tensor, raw b
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.lat = reuse(a.lat, lat.Shape...)
+	a.lat = graph.Reuse(a.lat, lat.Shape...)
 	if err := a.space.FromLatentInto(a.lat, lat); err != nil {
 		return err
 	}
@@ -331,7 +317,7 @@ func (a *Autoencoder) decode(ctx context.Context, lat, dst *latent.Tensor, raw b
 	a.decInputs[a.decIn] = ort.Float(a.lat)
 	out := dst
 	if shape := a.decodedShape(lat); len(shape) == 4 && (shape[0] != 1 || shape[1] != 3 || shape[2] != dst.H() || shape[3] != dst.W()) {
-		a.out = reuse(a.out, shape...)
+		a.out = graph.Reuse(a.out, shape...)
 		out = a.out
 	}
 	a.decOutputs[a.decOut] = out

@@ -1,6 +1,7 @@
 package folder
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -29,6 +30,41 @@ func Model(f *modelfolder.Folder, info *adapters.Info, role string, opts adapter
 	}
 	info.Components = append(info.Components, adapters.Component{Role: role, Path: c.ModelPath})
 	return graph.FromComponent(info.Name, role, c, opts.Session), nil
+}
+
+// Loader is an adapters.Loader made of the function that assembles a
+// family's model. Check and Load do the same work: assembling opens no
+// session (each opens on first use), so a check is a load whose model is
+// dropped.
+type Loader func(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error)
+
+// Check assembles the model and returns the first mismatch; info is
+// filled as for Load.
+func (assemble Loader) Check(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) error {
+	_, err := assemble(f, info, opts)
+	return err
+}
+
+// Load assembles the model; sessions open on first use.
+func (assemble Loader) Load(ctx context.Context, f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error) {
+	return assemble(f, info, opts)
+}
+
+// Graphs returns the graph of the denoiser component, which the family
+// needs, and those of the encoder and decoder components of its
+// autoencoder, nil where the folder has none. They are opened, and added
+// to info.Components, in that order.
+func Graphs(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions, denoiser, encoder, decoder string) (g, enc, dec *graph.Model, err error) {
+	if g, err = Model(f, info, denoiser, opts, true); err != nil {
+		return nil, nil, nil, err
+	}
+	if enc, err = Model(f, info, encoder, opts, false); err != nil {
+		return nil, nil, nil, err
+	}
+	if dec, err = Model(f, info, decoder, opts, false); err != nil {
+		return nil, nil, nil, err
+	}
+	return g, enc, dec, nil
 }
 
 // SchedulerPath is the scheduler configuration's path in a folder.

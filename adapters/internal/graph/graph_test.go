@@ -1,9 +1,11 @@
 package graph
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/coop-diffusion/coop/internal/onnx"
+	"github.com/coop-diffusion/coop/latent"
 )
 
 func TestSuffix(t *testing.T) {
@@ -17,6 +19,21 @@ func TestSuffix(t *testing.T) {
 	for _, name := range []string{"mid_block_res_sample", "", "down_1234567"} {
 		if _, ok := Suffix(name); ok {
 			t.Errorf("Suffix(%q) found a number", name)
+		}
+	}
+}
+
+// Reuse keeps a tensor of the asked shape and replaces any other, one of
+// another rank with the same leading dims included.
+func TestReuse(t *testing.T) {
+	kept := latent.New(1, 4, 8, 8)
+	if got := Reuse(kept, 1, 4, 8, 8); got != kept {
+		t.Error("a tensor of the asked shape was replaced")
+	}
+	for _, old := range []*latent.Tensor{nil, latent.New(1, 4, 8, 9), latent.New(1, 4, 8), latent.New(1, 4, 8, 8, 1)} {
+		got := Reuse(old, 1, 4, 8, 8)
+		if got == old || !slices.Equal(got.Shape, []int{1, 4, 8, 8}) {
+			t.Errorf("Reuse(%v, [1 4 8 8]) = %v", old, got)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -68,6 +69,16 @@ func (m *Model) Run(ctx context.Context, inputs map[string]ort.Input, outputs ma
 		return fmt.Errorf("model %q %s: %w", m.Owner, m.Role, err)
 	}
 	return nil
+}
+
+// Reuse returns t when it has the given shape, else a new tensor of that
+// shape: callers keep the tensors they feed a graph and the ones it
+// writes, and allocate again only when a request changes their shape.
+func Reuse(t *latent.Tensor, shape ...int) *latent.Tensor {
+	if t != nil && slices.Equal(t.Shape, shape) {
+		return t
+	}
+	return latent.New(shape...)
 }
 
 // Close releases the session; the model cannot run afterwards. It is safe

@@ -1,7 +1,6 @@
 package unetfamily
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/coop-diffusion/coop/adapters"
@@ -51,32 +50,16 @@ type Spec struct {
 	NativeV adapters.Size
 }
 
-// Loader implements adapters.Loader for a Spec.
-type Loader struct{ Spec Spec }
+// Loader returns the adapters.Loader of the family s describes.
+func Loader(s Spec) adapters.Loader { return folder.Loader(loader{s}.assemble) }
 
-// Check assembles the model without opening sessions and fills info.
-func (l Loader) Check(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) error {
-	_, err := l.assemble(f, info, opts)
-	return err
-}
+// loader assembles the models of one family.
+type loader struct{ Spec Spec }
 
-// Load assembles the model; sessions open on first use.
-func (l Loader) Load(ctx context.Context, f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error) {
-	return l.assemble(f, info, opts)
-}
-
-func (l Loader) assemble(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error) {
+func (l loader) assemble(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error) {
 	s := l.Spec
 	info.Components = nil
-	unet, err := folder.Model(f, info, "unet", opts, true)
-	if err != nil {
-		return nil, err
-	}
-	enc, err := folder.Model(f, info, "vae_encoder", opts, false)
-	if err != nil {
-		return nil, err
-	}
-	dec, err := folder.Model(f, info, "vae_decoder", opts, false)
+	unet, enc, dec, err := folder.Graphs(f, info, opts, "unet", "vae_encoder", "vae_decoder")
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +114,7 @@ func (l Loader) assemble(f *modelfolder.Folder, info *adapters.Info, opts adapte
 }
 
 // checkUnet checks the unet's conditioning inputs against the family.
-func (l Loader) checkUnet(g *graph.Model, in denoise.Inputs, info *adapters.Info) error {
+func (l loader) checkUnet(g *graph.Model, in denoise.Inputs, info *adapters.Info) error {
 	s := l.Spec
 	need := s.About + " unet"
 	if in.Sample == "" {
@@ -212,7 +195,7 @@ func checkExtraInputs(g *graph.Model, in denoise.Inputs) error {
 
 // textEncoder assembles the family's text encoders; nil when the folder
 // has none of them (a unet alone).
-func (l Loader) textEncoder(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*textenc.Encoder, error) {
+func (l loader) textEncoder(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*textenc.Encoder, error) {
 	s := l.Spec
 	var parts []textenc.Part
 	for _, e := range s.Encoders {
