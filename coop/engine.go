@@ -37,6 +37,8 @@ type Model struct {
 	// bridges keeps the pixel bridges into this model's space between
 	// runs.
 	bridges bridgePool
+	// latents keeps its trajectories' latent buffers between runs.
+	latents latentPool
 }
 
 // promptCache holds a model's encoded prompts; the entries belong to the
@@ -92,11 +94,17 @@ type Engine struct {
 	// Progress, when set, is called after every step.
 	Progress func(Event)
 	// LoadImage reads control and img2img images as [1, 3, H, W] in [0, 1];
-	// latent.LoadImage when nil.
+	// latent.LoadImage when nil. It serves runs without Images, each of
+	// which loads its images anew.
 	LoadImage func(path string) (*latent.Tensor, error)
+	// Images, when set, holds the control and img2img images across the
+	// runs that share it (its Load replaces LoadImage).
+	Images *ImageCache
 	// OnEnter, when set, sees each stage's entry: the primary's VP latent z
 	// at the first step, its clean estimate x0 and the noise level. Tests
 	// use it to check that the resolution bridge keeps the noise white.
+	// z and x0 are the run's buffers, recycled by later runs: copy what
+	// must outlive the call.
 	OnEnter func(stage int, z, x0 *latent.Tensor, abar float64)
 	// Release closes each model's sessions (Model.Sessions) after the
 	// last stage that uses it, so that a run whose stages use different
@@ -231,9 +239,13 @@ func (e *Engine) Run(ctx context.Context, plan *graphs.Plan) (*Result, error) {
 	}
 	start := time.Now()
 	r := &run{engine: e, plan: plan, rec: newRecorder(), lastUse: plan.LastUse(),
-		conds: map[condKey]*adapters.Conditioning{}, images: map[imageKey]*latent.Tensor{}}
+		conds: map[condKey]*adapters.Conditioning{}, images: e.Images}
+	if r.images == nil {
+		r.images = &ImageCache{Load: e.LoadImage}
+	}
 	r.bridges = &bridges{m: map[[2]string]*pixelBridge{}, rec: r.rec}
 	defer r.bridges.release()
+	defer r.latents.release()
 	r.beginUsage()
 	var img *latent.Tensor
 	for i, st := range plan.Stages {
@@ -264,6 +276,7 @@ func (e *Engine) Run(ctx context.Context, plan *graphs.Plan) (*Result, error) {
 		r.endUsage(name)
 	}
 	rep := r.rec.report(r.usage, time.Since(start), r.concurrent)
+	r.latents.keep(r.carry.final)
 	return &Result{Image: img, Latent: r.carry.final, Report: rep}, nil
 }
 
@@ -314,7 +327,9 @@ type run struct {
 	rec     *recorder
 	bridges *bridges
 	conds   map[condKey]*adapters.Conditioning
-	images  map[imageKey]*latent.Tensor
+	images  *ImageCache
+	// latents are the pooled buffers the run has taken (runLatents).
+	latents runLatents
 	carry   *handover
 	// lastUse maps each model the plan uses to its last stage; usage
 	// holds their counters.
@@ -369,11 +384,6 @@ type condKey struct {
 	guidance float64
 }
 
-type imageKey struct {
-	path          string
-	height, width int
-}
-
 func (r *run) model(name string) (*Model, error) {
 	m := r.engine.Models[name]
 	if m == nil {
@@ -404,29 +414,10 @@ func (r *run) conditioning(ctx context.Context, m *Model, p *graphs.Participant)
 	return &cc, nil
 }
 
-// image loads an image resized to the given pixel size, once per run.
+// image returns an image resized to the given pixel size from the
+// engine's ImageCache, or from the run's own when it has none.
 func (r *run) image(path string, height, width int) (*latent.Tensor, error) {
-	key := imageKey{path, height, width}
-	if t, ok := r.images[key]; ok {
-		return t, nil
-	}
-	load := r.engine.LoadImage
-	if load == nil {
-		load = latent.LoadImage
-	}
-	src, err := load(path)
-	if err != nil {
-		return nil, err
-	}
-	t := src
-	if src.H() != height || src.W() != width {
-		t = latent.New(1, 3, height, width)
-		if err := latent.Resize(t, src, latent.Lanczos3); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	r.images[key] = t
-	return t, nil
+	return r.images.image(path, height, width)
 }
 
 // enter sets the primary trajectory's state at the stage's first step.

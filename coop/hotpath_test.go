@@ -140,7 +140,7 @@ func twoForeignPlan(size, foreignSize, steps int) *graphs.Plan {
 // where the foreign participant joins.
 func newCheapStage(tb testing.TB, e *Engine, plan *graphs.Plan) *stageRun {
 	r := &run{engine: e, plan: plan, rec: newRecorder(), lastUse: plan.LastUse(),
-		conds: map[condKey]*adapters.Conditioning{}, images: map[imageKey]*latent.Tensor{}}
+		conds: map[condKey]*adapters.Conditioning{}, images: &ImageCache{}}
 	r.bridges = &bridges{m: map[[2]string]*pixelBridge{}, rec: r.rec}
 	r.beginUsage()
 	s, err := r.newStage(context.Background(), 0, plan.Stages[0])

@@ -119,7 +119,7 @@ func (r *run) stage(ctx context.Context, si int, st *graphs.Stage) error {
 	pt := s.pt
 	h := &handover{end: s.primEnd, x0: pt.x0, steps: n}
 	if st.End < s.plan.Len() {
-		h.z = latent.New(pt.x.Shape...)
+		h.z = r.latents.take(pt.model, pt.x.Shape...)
 		if err := pt.smp.ModelInput(st.End, pt.x, h.z); err != nil {
 			return err
 		}
@@ -160,9 +160,10 @@ func (r *run) newStage(ctx context.Context, si int, st *graphs.Stage) (*stageRun
 	}
 	pt := s.trajs[0]
 	s.pt = pt
-	pt.x, pt.z, pt.x0 = latent.New(shape...), latent.New(shape...), latent.New(shape...)
+	take := func(shape []int) *latent.Tensor { return r.latents.take(pm, shape...) }
+	pt.x, pt.z, pt.x0 = take(shape), take(shape), take(shape)
 	pt.live = true
-	s.fused = latent.New(shape...)
+	s.fused = take(shape)
 	s.plan = pt.smp.Plan()
 	if st.End > s.plan.Len() {
 		return nil, fmt.Errorf("stage %s runs to step %d of a %d-step schedule", st.Name, st.End, s.plan.Len())
@@ -173,7 +174,7 @@ func (r *run) newStage(ctx context.Context, si int, st *graphs.Stage) (*stageRun
 	}
 	r.noise = nil
 	if s.foreign && st.Entry == graphs.Fresh && st.First == 0 {
-		r.noise = latent.New(shape...) // enter fills it
+		r.noise = take(shape) // enter fills it
 	}
 	var effnet *latent.Tensor
 	if err := r.enter(ctx, si, st, pt, s.primEnd, s.plan, &effnet); err != nil {
@@ -236,15 +237,16 @@ func (s *stageRun) trajectory(ctx context.Context, si, j int, p *graphs.Particip
 		}
 		tj.controls = append(tj.controls, stageControl{spec: c, ctl: adapters.Control{Net: cm.ControlNet, Image: img, Scale: c.Scale}})
 	}
+	take := func(shape []int) *latent.Tensor { return r.latents.take(m, shape...) }
 	if tj.shared {
-		tj.eps = latent.New(shape...)
+		tj.eps = take(shape)
 	} else {
 		ts, err := tj.end.latentShape()
 		if err != nil {
 			return nil, fmt.Errorf("stage %s: %w", st.Name, err)
 		}
-		tj.x, tj.z, tj.eps, tj.x0, tj.carried = latent.New(ts...), latent.New(ts...), latent.New(ts...), latent.New(ts...), latent.New(ts...)
-		tj.lastCarried, tj.carriedEps = latent.New(shape...), latent.New(shape...)
+		tj.x, tj.z, tj.eps, tj.x0, tj.carried = take(ts), take(ts), take(ts), take(ts), take(ts)
+		tj.lastCarried, tj.carriedEps = take(shape), take(shape)
 		if tj.toPrimary, err = r.bridges.take(tj.end, s.primEnd, false); err != nil {
 			return nil, err
 		}
@@ -264,6 +266,7 @@ func (s *stageRun) trajectory(ctx context.Context, si, j int, p *graphs.Particip
 	}
 	cfg := st.Config
 	cfg.Noise = latent.NewStream(r.plan.Seed, fmt.Sprintf("sampler/stage%d/%s", si, p.Model))
+	cfg.Scratch = r.latents.scratch(m)
 	if tj.smp, err = sampler.New(st.Sampler, cfg); err != nil {
 		return nil, fmt.Errorf("stage %s: %w", st.Name, err)
 	}

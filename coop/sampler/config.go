@@ -8,6 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+
+	"github.com/coop-diffusion/coop/latent"
 )
 
 // Config configures a sampler. DefaultConfig returns Stable Diffusion's
@@ -72,6 +75,11 @@ type Config struct {
 	// trajectory its own stream so a recipe and a seed always reproduce.
 	Noise NoiseSource
 
+	// Scratch, when set, supplies the sampler's scratch tensors (zeroed,
+	// of the given shape) in place of new ones, so that a caller running
+	// trajectory after trajectory can recycle them.
+	Scratch func(shape ...int) *latent.Tensor
+
 	// Class is the diffusers scheduler class the values were read from,
 	// when they were read from a file; New ignores it.
 	Class string
@@ -116,8 +124,47 @@ func (c *Config) validateCommon() error {
 
 // discrete builds the discrete schedule a config describes.
 func (c *Config) discrete() (*Discrete, error) {
-	return newDiscrete(c.BetaSchedule, c.TrainSteps, c.BetaStart, c.BetaEnd, c.RescaleZeroSNR)
+	k := discreteKey{c.BetaSchedule, c.TrainSteps, c.BetaStart, c.BetaEnd, c.RescaleZeroSNR}
+	discreteMemo.mu.Lock()
+	d := discreteMemo.m[k]
+	discreteMemo.mu.Unlock()
+	if d != nil {
+		return d, nil
+	}
+	d, err := newDiscrete(k.schedule, k.trainSteps, k.betaStart, k.betaEnd, k.rescaleZeroSNR)
+	if err != nil {
+		return nil, err
+	}
+	discreteMemo.mu.Lock()
+	defer discreteMemo.mu.Unlock()
+	if discreteMemo.m == nil || len(discreteMemo.m) >= maxMemoSchedules {
+		discreteMemo.m = map[discreteKey]*Discrete{}
+	}
+	discreteMemo.m[k] = d
+	return d, nil
 }
+
+// discreteKey is what a Discrete schedule is built from.
+type discreteKey struct {
+	schedule           BetaSchedule
+	trainSteps         int
+	betaStart, betaEnd float64
+	rescaleZeroSNR     bool
+}
+
+// discreteMemo keeps the schedules samplers were built on: a Discrete is
+// immutable, and building one (a thousand logarithms and two tables)
+// cost about 30 us, which every sampler of every stage paid again on
+// every run of a batch, a tenth of the engine's own time on a fixture
+// demo.
+var discreteMemo struct {
+	mu sync.Mutex
+	m  map[discreteKey]*Discrete
+}
+
+// maxMemoSchedules bounds discreteMemo: a process meets a handful of
+// scheduler configurations; past the bound the memo starts afresh.
+const maxMemoSchedules = 32
 
 // schedulerJSON holds the scheduler_config.json keys coop reads; pointers
 // tell a missing key from a zero value.

@@ -200,6 +200,8 @@ type core struct {
 	plan  *Plan
 	name  string
 	noise NoiseSource
+	// scratch is Config.Scratch: where bufs come from when set.
+	scratch func(shape ...int) *latent.Tensor
 	// stochastic samplers need noise; the check happens when a trajectory
 	// starts, so plans can be built without a source.
 	stochastic bool
@@ -212,7 +214,7 @@ type core struct {
 }
 
 func newCore(plan *Plan, cfg *Config, stochastic bool, nbuf int) core {
-	return core{plan: plan, name: plan.Sampler, noise: cfg.Noise, stochastic: stochastic, nbuf: nbuf}
+	return core{plan: plan, name: plan.Sampler, noise: cfg.Noise, scratch: cfg.Scratch, stochastic: stochastic, nbuf: nbuf}
 }
 
 func (c *core) Plan() *Plan { return c.plan }
@@ -237,7 +239,11 @@ func (c *core) start(i int, x *latent.Tensor) error {
 		c.numel = len(x.Data)
 		c.bufs = c.bufs[:0]
 		for range c.nbuf {
-			c.bufs = append(c.bufs, latent.New(x.Shape...))
+			if c.scratch != nil {
+				c.bufs = append(c.bufs, c.scratch(x.Shape...))
+			} else {
+				c.bufs = append(c.bufs, latent.New(x.Shape...))
+			}
 		}
 	}
 	c.first, c.next = i, i

@@ -1,9 +1,13 @@
 package job_test
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/coop-diffusion/coop/internal/job"
 	"github.com/coop-diffusion/coop/latent"
 )
 
@@ -53,4 +57,54 @@ func TestMultiControlAcrossSpaces(t *testing.T) {
 	both := runRecipe(t, multiControl("galaxies", "galaxies"))
 	db := wantPhoto(t, "both ControlNets on galaxies", "sd15", both.Image, "galaxies", 30)
 	t.Logf("uncontrolled: photo %d; both controls: galaxies at %.1f dB", kNone, db)
+}
+
+// TestRunUsesCheckedImages checks the job's image cache: once CheckImages
+// has read a control image, the job's runs use those pixels and do not
+// read the file again, even when it changes on disk; a job prepared
+// afterwards reads the new file.
+func TestRunUsesCheckedImages(t *testing.T) {
+	dir := zoo(t)
+	control := filepath.Join(t.TempDir(), "control.png")
+	copyFile(t, filepath.Join(dir, "controls", "galaxies.png"), control)
+	recipe := `
+version: 1
+models:
+  sd: {path: sd15-cn}
+  sdcn: {path: controlnet-sd15}
+prompt: a photo
+seed: 6
+steps: 4
+stages:
+  - participants:
+      - model: sd
+        controls: [{model: sdcn, image: ` + control + `, scale: 1}]
+`
+	checked := func() *prepared {
+		p := prepare(t, recipe)
+		if _, err := p.job.CheckImages(); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := checked()
+	before := p.run(t, job.RunOptions{})
+	copyFile(t, filepath.Join(dir, "controls", "cat.png"), control)
+	if after := p.run(t, job.RunOptions{}); !slices.Equal(after.Image.Data, before.Image.Data) {
+		t.Error("a run read the control image again after CheckImages")
+	}
+	if fresh := checked().run(t, job.RunOptions{}); slices.Equal(fresh.Image.Data, before.Image.Data) {
+		t.Error("a job prepared after the file changed rendered the old control image")
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -52,6 +52,7 @@ func (j *Job) CheckImages() (warnings []string, err error) {
 			b := img.Bounds()
 			im = &read{width: b.Dx(), height: b.Dy(), conv: latent.ImageConversion(img)}
 			seen[path] = im
+			j.Images().Add(path, latent.FromImage(img))
 		}
 		if im.conv&latent.FromGray != 0 {
 			warn(field, "%s %s is grayscale; its channel is copied to red, green and blue", what, path)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/coop-diffusion/coop/adapters"
 	"github.com/coop-diffusion/coop/coop"
@@ -26,6 +27,21 @@ type Job struct {
 	// Infos holds what Check learned of each model, by recipe name.
 	Infos map[string]*adapters.Info
 	Plan  *graphs.Plan
+
+	// images holds the job's control and img2img images from CheckImages
+	// on, for all its runs (Images).
+	imagesOnce sync.Once
+	images     *coop.ImageCache
+}
+
+// Images is the job's image cache: the images CheckImages decoded, and
+// those its runs load and resize, kept for every run of the job, so that a
+// batch of seeds decodes each file once, the run uses the very pixels
+// that were checked, and a ControlNet copies an unchanged image into its
+// batch once.
+func (j *Job) Images() *coop.ImageCache {
+	j.imagesOnce.Do(func() { j.images = &coop.ImageCache{Load: j.ImageReader().Load} })
+	return j.images
 }
 
 // Prepare checks every model the recipe names, from signatures,
@@ -131,7 +147,7 @@ func (j *Job) Run(ctx context.Context, ms *Models, o RunOptions) (*coop.Result, 
 	plan := *j.Plan
 	plan.Seed = o.Seed
 	e := &coop.Engine{Models: ms.ByName, Progress: o.Progress, OnEnter: o.OnEnter, Release: o.Release, Concurrency: o.Concurrency,
-		LoadImage: j.ImageReader().Load, Image: o.Image}
+		Images: j.Images(), Image: o.Image}
 	return e.Run(ctx, &plan)
 }
 
