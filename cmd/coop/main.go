@@ -62,7 +62,7 @@ func badInputf(format string, args ...any) error {
 
 func rootCommand() *cli.Command {
 	sort.Slice(commands, func(i, j int) bool { return commands[i].Name < commands[j].Name })
-	return &cli.Command{
+	root := &cli.Command{
 		Name:    "coop",
 		Usage:   "compose diffusion models that were never trained together",
 		Version: version,
@@ -77,6 +77,20 @@ func rootCommand() *cli.Command {
 		OnUsageError:          flagError,
 		// Exit statuses are decided in run, never inside the CLI library.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
+	}
+	keepCommas(root)
+	return root
+}
+
+// keepCommas stops the CLI library from splitting the values of
+// repeatable flags at commas, for c and its subcommands: a --set value is
+// YAML (weight=[[1, 0.2], [0, 0.8]], prompt=a cat, asleep) and an image
+// path may hold a comma. Flags that take lists repeat instead, or split
+// their own values where their usage says so (fixtures --only).
+func keepCommas(c *cli.Command) {
+	c.DisableSliceFlagSeparator = true
+	for _, sub := range c.Commands {
+		keepCommas(sub)
 	}
 }
 

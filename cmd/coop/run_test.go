@@ -312,3 +312,24 @@ stages:
 		t.Errorf("--concurrency sometimes wrote %d files", len(entries))
 	}
 }
+
+// TestSetKeepsCommas checks that --set values reach the recipe whole:
+// YAML lists and prompts hold commas, which the CLI library would
+// otherwise split into separate --set values.
+func TestSetKeepsCommas(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Symlink(filepath.Join(fixtures.Zoo(t), "sd15"), filepath.Join(dir, "sd15")); err != nil {
+		t.Fatal(err)
+	}
+	recipe := filepath.Join(dir, "cat.yaml")
+	if err := os.WriteFile(recipe, []byte("version: 1\nmodels:\n  sd: {path: sd15}\nprompt: a cat\nsteps: 10\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := coopCLI(t, "plan", "--set", "seeds=[1, 2, 3]", "--set", "prompt=a cat, asleep", recipe)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, ": 3 images\n") {
+		t.Errorf("plan does not render the three seeds set:\n%s", r.stdout)
+	}
+}

@@ -104,13 +104,15 @@ func benchRuns(b *testing.B, p *prepared, o job.RunOptions) *coop.Result {
 }
 
 // BenchmarkDemo runs the fixture demo recipes at 512 px: one model,
-// two-model fusion across latent spaces and single-pass super-resolution.
+// two-model fusion across latent spaces and single-pass super-resolution,
+// then the two ControlNets across spaces and Stable Cascade.
 // Besides the wall time per run it reports the time inside ONNX Runtime,
 // in the pixel bridges and the engine's overhead (wall minus the time
 // waiting for ONNX Runtime), absolute and as a share of the wall time.
 func BenchmarkDemo(b *testing.B) {
 	for _, c := range []struct{ name, file string }{
 		{"plain", "1-plain.yaml"}, {"fusion", "3-blend.yaml"}, {"superres", "5-superres.yaml"},
+		{"multi-control", "4-multi-control.yaml"}, {"cascade", "6-cascade.yaml"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			benchRuns(b, demoJob(b, c.file, 0), job.RunOptions{})
