@@ -29,7 +29,9 @@ func init() {
 			"into --out, renders every recipe, and writes the PNGs, a contact sheet per sweep and an overview " +
 			"sheet of every image, demo.png, into OUT/out.\n\n" +
 			"Files already in --out are used as they are: the zoo is written only when missing, and a demo " +
-			"recipe you edited is rendered as edited. Existing images are not replaced without --force.",
+			"recipe you edited is rendered as edited. Existing images are not replaced without --force: a " +
+			"recipe whose images and contact sheet all exist is not rendered again (its images go into the " +
+			"overview as they are), so running coop demo again renders only what is missing.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Value: "demo", Usage: "folder for the recipes, the zoo and the images"},
 			&cli.BoolFlag{Name: "force", Usage: "replace existing images and contact sheets"},
@@ -81,7 +83,9 @@ func demoAction(ctx context.Context, cmd *cli.Command) error {
 		if err != nil {
 			return badInput(err)
 		}
-		b, err := prepareBatch(r, batchOptions{force: force, threads: cmd.Int("threads"), cache: cache, warn: pr.warn})
+		// Outputs are checked below, once the rendered recipes are
+		// known.
+		b, err := prepareBatch(r, batchOptions{force: true, threads: cmd.Int("threads"), cache: cache, warn: pr.warn})
 		if err != nil {
 			return err
 		}
@@ -92,14 +96,26 @@ func demoAction(ctx context.Context, cmd *cli.Command) error {
 		outDir = filepath.Dir(batches[0].images[0].path)
 	}
 	overview := filepath.Join(outDir, demoOverview)
-	if err := checkOutputs(append(batches, &batch{name: "the overview", sheet: overview}), force); err != nil {
+	todo, done, err := renderedBatches(batches, force)
+	if err != nil {
 		return err
 	}
-	if err := job.InitRuntime(cmd.String("ort-lib"), ""); err != nil {
-		return fmt.Errorf("%w (run coop setup, or give --ort-lib)", err)
-	}
-	if err := render(ctx, batches, force, pr); err != nil {
+	// The overview sums up every recipe: it is rewritten whenever a
+	// recipe is rendered, and written when missing.
+	upToDate := len(todo) == 0 && fileExists(overview)
+	if err := checkOutputs(todo, force); err != nil {
 		return err
+	}
+	if len(todo) > 0 {
+		if err := job.InitRuntime(cmd.String("ort-lib"), ""); err != nil {
+			return err
+		}
+		if err := render(ctx, todo, force, pr); err != nil {
+			return err
+		}
+	}
+	for _, b := range done {
+		note("%s: rendered already, its images are kept (--force renders it again)", b.name)
 	}
 
 	var cells []sheetCell
@@ -113,14 +129,16 @@ func demoAction(ctx context.Context, cmd *cli.Command) error {
 			sheets = append(sheets, b.sheet)
 		}
 	}
-	data, err := encodeSheet(contactSheet("coop demo: the six use cases on the fixture zoo", cells, 5, overviewCell))
-	if err != nil {
-		return err
+	if !upToDate {
+		data, err := encodeSheet(contactSheet("coop demo: the six use cases on the fixture zoo", cells, 5, overviewCell))
+		if err != nil {
+			return err
+		}
+		if err := writeOutput(overview, data, true); err != nil {
+			return err
+		}
+		pr.sheet(overview, len(cells))
 	}
-	if err := writeOutput(overview, data, force); err != nil {
-		return err
-	}
-	pr.sheet(overview, len(cells))
 	sheets = append(sheets, overview)
 
 	if jsonOut {
@@ -133,9 +151,41 @@ func demoAction(ctx context.Context, cmd *cli.Command) error {
 	}
 	fmt.Fprintf(stderr, "\n%d images from %d recipes in %s\n", len(images), len(batches), outDir)
 	fmt.Fprintf(stderr, "contact sheets: %s\n", strings.Join(sheets, ", "))
-	fmt.Fprintf(stderr, "recipes: %s (edit one and run coop demo --force, or coop run %s)\n",
+	fmt.Fprintf(stderr, "recipes: %s (edit one and run coop demo --force, or try coop run %s --set seed=2)\n",
 		filepath.Join(dir, "*.yaml"), filepath.Join(dir, demo.Names()[0]))
 	return nil
+}
+
+// renderedBatches splits the demo's batches into those to render and
+// those already rendered: every image and the contact sheet exist (and
+// --force is off). The thumbnails of a rendered batch are read from its
+// images, for the overview. A batch with only some of its files is left
+// to render, where checkOutputs names the file in the way.
+func renderedBatches(batches []*batch, force bool) (todo, done []*batch, err error) {
+	for _, b := range batches {
+		complete := !force && (b.sheet == "" || fileExists(b.sheet))
+		for _, img := range b.images {
+			complete = complete && fileExists(img.path)
+		}
+		if !complete {
+			todo = append(todo, b)
+			continue
+		}
+		for _, img := range b.images {
+			t, err := latent.LoadImage(img.path)
+			if err != nil {
+				return nil, nil, fmt.Errorf("reading the rendered image for the overview: %w (coop demo --force renders it again)", err)
+			}
+			img.thumb = thumbnail(latent.ToImage(t), thumbSize)
+		}
+		done = append(done, b)
+	}
+	return todo, done, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // writeDemoInputs writes what is missing of the demo recipes, the zoo

@@ -260,14 +260,46 @@ func TestDemo(t *testing.T) {
 	t.Run("existing files are not replaced without --force", func(t *testing.T) {
 		before := listFiles(t, dir)
 		r := coopCLI(t, "demo", "--out", dir)
-		if r.code != 2 || !strings.Contains(r.stderr, "exists") || !strings.Contains(r.stderr, "--force") {
-			t.Errorf("coop demo again: exit %d, stderr:\n%s\nwant status 2 saying a file exists and --force", r.code, r.stderr)
+		if r.code != 0 || !strings.Contains(r.stderr, "rendered already") || !strings.Contains(r.stderr, "--force") {
+			t.Errorf("coop demo again: exit %d, stderr:\n%s\nwant status 0 saying the demo is rendered already and --force", r.code, r.stderr)
 		}
 		if after := listFiles(t, dir); after != before {
-			t.Errorf("a refused demo changed the folder:\n%s\nvs\n%s", before, after)
+			t.Errorf("a demo with nothing to render changed the folder:\n%s\nvs\n%s", before, after)
 		}
+		// One recipe's image gone (an interrupted demo): that recipe
+		// alone is rendered again, the same bytes, and the overview
+		// rewritten.
+		plainPNG := filepath.Join(dir, "out", "1-plain-1.png")
+		orig, _ := os.ReadFile(plainPNG)
+		overview, _ := os.ReadFile(filepath.Join(dir, "out", "demo.png"))
+		if err := os.Remove(plainPNG); err != nil {
+			t.Fatal(err)
+		}
+		r = coopCLI(t, "demo", "--out", dir)
+		if r.code != 0 || strings.Count(r.stderr, "rendered already, its images are kept") != len(demo.Names())-1 {
+			t.Errorf("coop demo after removing one image: exit %d, stderr:\n%s\nwant every other recipe kept", r.code, r.stderr)
+		}
+		if again, _ := os.ReadFile(plainPNG); !bytes.Equal(again, orig) {
+			t.Error("coop demo rendered the missing image anew as another image")
+		}
+		if again, _ := os.ReadFile(filepath.Join(dir, "out", "demo.png")); !bytes.Equal(again, overview) {
+			t.Error("the overview rewritten from the kept images differs from the first")
+		}
+		names := regexp.MustCompile(` [0-9]+\n`)
+		kept := func(list string) string {
+			var lines []string
+			for _, l := range strings.Split(list, "\n") {
+				if !strings.HasPrefix(l, filepath.Join("out", "1-plain-1.png")) && !strings.HasPrefix(l, filepath.Join("out", "demo.png")) {
+					lines = append(lines, l)
+				}
+			}
+			return strings.Join(lines, "\n")
+		}
+		if after := listFiles(t, dir); kept(after) != kept(before) || names.ReplaceAllString(after, "\n") != names.ReplaceAllString(before, "\n") {
+			t.Errorf("rendering the missing image touched other files:\n%s\nvs\n%s", after, before)
+		}
+		before = listFiles(t, dir)
 		recipe := filepath.Join(dir, "1-plain.yaml")
-		orig, _ := os.ReadFile(filepath.Join(dir, "out", "1-plain-1.png"))
 		if r := coopCLI(t, "run", recipe); r.code != 2 || !strings.Contains(r.stderr, "1-plain-1.png exists") {
 			t.Errorf("coop run over an existing image: exit %d\n%s", r.code, r.stderr)
 		}
@@ -277,7 +309,6 @@ func TestDemo(t *testing.T) {
 		if again, _ := os.ReadFile(filepath.Join(dir, "out", "1-plain-1.png")); !bytes.Equal(again, orig) {
 			t.Error("coop run --force wrote another image than the demo's")
 		}
-		names := regexp.MustCompile(` [0-9]+\n`)
 		if after := listFiles(t, dir); names.ReplaceAllString(after, "\n") != names.ReplaceAllString(before, "\n") {
 			t.Errorf("coop run --force left other files:\n%s\nvs\n%s", after, before)
 		}
