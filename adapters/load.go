@@ -107,6 +107,44 @@ type Info struct {
 	Control ControlPorts
 	// Components lists the model files checked.
 	Components []Component
+	// Parts says which parts the folder (or file) provides, and so what
+	// a recipe can use the model for: a single unet file has a denoiser
+	// and nothing else.
+	Parts Parts
+}
+
+// Parts are the parts a model provides. A participant in a stage needs a
+// denoiser, a text encoder and an autoencoder; the autoencoder's encoder
+// turns pixels into latents (an img2img image, the far end of a pixel
+// bridge) and its decoder latents into pixels (the final image, the near
+// end of a bridge).
+type Parts struct {
+	Denoiser, Text   bool
+	Encoder, Decoder bool
+	// ControlNet is set for a split ControlNet and for a unet with
+	// ControlNets fused into its graph.
+	ControlNet bool
+}
+
+// OneWay is implemented by autoencoders that may have one direction only
+// (adapters/vae, of a folder with vae_decoder but no vae_encoder): the
+// other direction fails when it runs.
+type OneWay interface {
+	CanEncode() bool
+	CanDecode() bool
+}
+
+// Provides says which parts m has. An autoencoder that does not say
+// otherwise (OneWay) works both ways.
+func (m *Model) Provides() Parts {
+	p := Parts{Denoiser: m.Denoiser != nil, Text: m.Text != nil, ControlNet: len(m.Controls) > 0}
+	if m.VAE != nil {
+		p.Encoder, p.Decoder = true, true
+		if ow, ok := m.VAE.(OneWay); ok {
+			p.Encoder, p.Decoder = ow.CanEncode(), ow.CanDecode()
+		}
+	}
+	return p
 }
 
 // Model is a loaded model folder: the family's adapters for its parts.

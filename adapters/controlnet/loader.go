@@ -17,8 +17,11 @@ func init() { adapters.Register(adapters.ControlNet, loader{}) }
 type loader struct{}
 
 func (loader) Check(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) error {
-	_, err := assemble(f, info, opts)
-	return err
+	if _, err := assemble(f, info, opts); err != nil {
+		return err
+	}
+	info.Parts = adapters.Parts{ControlNet: true}
+	return nil
 }
 
 func (loader) Load(ctx context.Context, f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error) {
@@ -27,6 +30,7 @@ func (loader) Load(ctx context.Context, f *modelfolder.Folder, info *adapters.In
 		return nil, err
 	}
 	s := NewSplit(info, g)
+	info.Parts = adapters.Parts{ControlNet: true}
 	m := &adapters.Model{Info: *info, Controls: []adapters.ControlNetModel{s}}
 	m.Own(s)
 	return m, nil

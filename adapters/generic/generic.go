@@ -74,12 +74,22 @@ func likeOf(f adapters.Family) like {
 type loader struct{}
 
 func (loader) Check(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) error {
-	_, err := assemble(f, info, opts)
-	return err
+	m, err := assemble(f, info, opts)
+	if err != nil {
+		return err
+	}
+	info.Parts = m.Provides()
+	return nil
 }
 
 func (loader) Load(ctx context.Context, f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error) {
-	return assemble(f, info, opts)
+	m, err := assemble(f, info, opts)
+	if err != nil {
+		return nil, err
+	}
+	info.Parts = m.Provides()
+	m.Parts = info.Parts
+	return m, nil
 }
 
 // manifestPath finds the manifest in the folder.

@@ -71,6 +71,7 @@ var (
 	_ adapters.Autoencoder    = (*Autoencoder)(nil)
 	_ adapters.RawPixels      = (*Autoencoder)(nil)
 	_ adapters.SampledEncoder = (*Autoencoder)(nil)
+	_ adapters.OneWay         = (*Autoencoder)(nil)
 )
 
 // New checks the graphs' signatures against the space (see Check) and
@@ -161,6 +162,11 @@ func (a *Autoencoder) check() error {
 
 // Space returns the latent space.
 func (a *Autoencoder) Space() latent.Space { return a.space }
+
+// CanEncode reports whether the folder had an encoder graph, CanDecode
+// whether it had a decoder graph (adapters.OneWay).
+func (a *Autoencoder) CanEncode() bool { return a.enc != nil }
+func (a *Autoencoder) CanDecode() bool { return a.dec != nil }
 
 // Params reports whether the encoder returns latent_parameters.
 func (a *Autoencoder) Params() bool { return a.params }

@@ -23,9 +23,10 @@ func init() {
 		Description: "coop plan checks a recipe as coop validate does and prints what coop run will do, without " +
 			"loading weights: the stages (how each is entered, which steps of which schedule it runs, at what " +
 			"size), each participant (its space, guidance, graph evaluations per prediction, predictions), " +
-			"ControlNets, the bridges between latent spaces (decodes and encodes), the cost of each step, the " +
-			"total of denoiser evaluations (the model_evaluations figure of coop run --json's report) and an " +
-			"estimate of peak memory.\n\n" +
+			"ControlNets, the bridges between latent spaces (decodes and encodes, or interposer maps), the cost of " +
+			"each step, each model's predictions and evaluations (a Stable Cascade decoder's stage B decoding a " +
+			"prior's latents counts under the decoder's name, with no predictions), the total of denoiser " +
+			"evaluations (the model_evaluations figure of coop run --json's report) and an estimate of peak memory.\n\n" +
 			"A guided prediction costs one evaluation when the denoiser's graph takes a batch of two " +
 			"(conditional and unconditional rows together) and two otherwise. Memory is estimated as the size " +
 			"of the model files open at once (a model's sessions open before the first stage that uses it and " +
@@ -197,6 +198,23 @@ func printEstimate(w io.Writer, e *job.Estimate) {
 		}
 		tw.Flush()
 	}
+	// Every denoiser's share of the total, the decoders whose stage B
+	// decodes a Stable Cascade prior's latents included (they run at no
+	// stage of their own: the bridges above decode through them).
+	fmt.Fprintln(w, "models:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, m := range e.Models {
+		line := fmt.Sprintf("  %s\t%s\t%s", m.Name, plural(m.Predictions, "prediction"), plural(m.Calls, "evaluation"))
+		if m.DecodeCalls > 0 {
+			of := ""
+			if m.DecodeCalls < m.Calls {
+				of = fmt.Sprintf("%d of them ", m.DecodeCalls)
+			}
+			line += fmt.Sprintf(" (%sstage B, %s of %s's latents)", of, plural(m.Decodes, "decode"), strings.Join(m.DecodesFor, " and "))
+		}
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
 	fmt.Fprintf(w, "total: %d model evaluations (denoisers), %d ControlNet evaluations, %s, %s\n",
 		e.ModelEvaluations, e.ControlNetEvaluations, plural(e.Decodes, "decode"), plural(e.Encodes, "encode"))
 	mem := e.Memory
@@ -243,11 +261,17 @@ func stepRuns(steps []job.StepCost) string {
 		}
 		c := steps[i]
 		what := []string{plural(c.Evaluations, "evaluation")}
+		if c.BridgeEvaluations > 0 {
+			what[0] += fmt.Sprintf(" (%d in stage B decodes)", c.BridgeEvaluations)
+		}
 		if c.ControlNet > 0 {
 			what = append(what, plural(c.ControlNet, "ControlNet evaluation"))
 		}
 		if c.Carries > 0 {
 			what = append(what, plural(c.Carries, "bridge carry")+" (decode+encode)")
+		}
+		if c.InterposerMaps > 0 {
+			what = append(what, plural(c.InterposerMaps, "interposer map")+" (latents to latents)")
 		}
 		parts = append(parts, span+": "+strings.Join(what, ", "))
 		i = j + 1

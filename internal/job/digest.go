@@ -21,9 +21,10 @@ import (
 // family uses, or an external data file beside it.
 type ModelFile struct {
 	// Path is the file's path; Rel is the same path relative to the
-	// model's folder, with forward slashes.
-	Path, Rel string
-	Size      int64
+	// model's folder, with forward slashes; Size is in bytes.
+	Path string `json:"path"`
+	Rel  string `json:"rel"`
+	Size int64  `json:"size"`
 }
 
 // ModelFiles lists the files that hold a model's weights: every ONNX file

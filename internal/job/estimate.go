@@ -2,6 +2,7 @@ package job
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/coop-diffusion/coop/adapters"
@@ -87,8 +88,12 @@ type StepCost struct {
 	// prior's latents through a decoder's stage B.
 	BridgeEvaluations int `json:"bridge_evaluations,omitempty"`
 	ControlNet        int `json:"controlnet"`
-	// Carries are pixel-bridge carries (one decode and one encode each).
-	Carries int `json:"carries"`
+	// Carries are pixel-bridge carries (one decode and one encode each);
+	// InterposerMaps the carries through an interposer file instead
+	// (bridge.interposer or bridge.back: a linear map from latents to
+	// latents, no decode or encode).
+	Carries        int `json:"carries"`
+	InterposerMaps int `json:"interposer_maps,omitempty"`
 }
 
 // ParticipantEstimate is one participant of a stage.
@@ -131,6 +136,13 @@ type ModelEstimate struct {
 	Name        string `json:"name"`
 	Predictions int    `json:"predictions"`
 	Calls       int    `json:"calls"`
+	// Decodes counts the decodes of other models' latents (those of the
+	// Stable Cascade priors in DecodesFor, whose recipe entries name this
+	// model as decoder) that run this model's stage B; DecodeCalls is
+	// their part of Calls, which counts no predictions.
+	Decodes     int      `json:"decodes,omitempty"`
+	DecodeCalls int      `json:"decode_calls,omitempty"`
+	DecodesFor  []string `json:"decodes_for,omitempty"`
 }
 
 // ControlNetEstimate is a split ControlNet's share of the run.
@@ -278,6 +290,12 @@ func (e *estimator) decodeCost(name string, n int) int {
 		e.models[sd.Decoder()] = m
 	}
 	m.Calls += calls
+	m.Decodes += n
+	m.DecodeCalls += calls
+	if !slices.Contains(m.DecodesFor, name) {
+		m.DecodesFor = append(m.DecodesFor, name)
+		slices.Sort(m.DecodesFor)
+	}
 	return calls
 }
 
@@ -289,6 +307,18 @@ func (e *estimator) bridge(from, to, interposerFile string) int {
 		return e.carry(from, to, "interposer", 0, 0)
 	}
 	return e.carry(from, to, "pixel", 1, 1)
+}
+
+// stepCarry counts a participant's carry from model from's space to to's
+// in a step's cost: through interposerFile when one is named, else
+// through pixels.
+func (e *estimator) stepCarry(cost *StepCost, from, to, interposerFile string) {
+	if interposerFile != "" {
+		cost.InterposerMaps++
+	} else {
+		cost.Carries++
+	}
+	cost.BridgeEvaluations += e.bridge(from, to, interposerFile)
 }
 
 // countBridgeBuffers adds, once per model, the buffers of a stage B loop
@@ -391,16 +421,13 @@ func (e *estimator) stage(si int, st *graphs.Stage, prevPrimary string) (StageEs
 
 	n := st.Steps()
 	type partState struct {
-		est        *ParticipantEstimate
-		end        estEnd
-		foreign    bool
-		live       bool
-		behind     bool
-		lastBridge int
-		evals      int
-		batched    bool
+		est     *ParticipantEstimate
+		end     estEnd
+		evals   int
+		batched bool
 	}
 	parts := make([]*partState, len(st.Participants))
+	foreign := make([]bool, len(st.Participants))
 	for j, p := range st.Participants {
 		sp, err := e.space(p.Model)
 		if err != nil {
@@ -411,8 +438,7 @@ func (e *estimator) stage(si int, st *graphs.Stage, prevPrimary string) (StageEs
 			h, w = st.Height, st.Width
 		}
 		ps := &partState{end: estEnd{space: sp, height: h, width: w}}
-		ps.foreign = j > 0 && !ps.end.same(prim)
-		ps.live = j == 0
+		foreign[j] = j > 0 && !ps.end.same(prim)
 		ps.evals = 1
 		ps.batched = true
 		if b, ok := e.ms.ByName[p.Model].Denoiser.(batcher); ok {
@@ -425,7 +451,7 @@ func (e *estimator) stage(si int, st *graphs.Stage, prevPrimary string) (StageEs
 		if info := e.job.Infos[p.Model]; info != nil {
 			fam = info.Family
 		}
-		ps.est = &ParticipantEstimate{Model: p.Model, Family: fam, Foreign: ps.foreign, Width: w, Height: h,
+		ps.est = &ParticipantEstimate{Model: p.Model, Family: fam, Foreign: foreign[j], Width: w, Height: h,
 			Guidance: p.Guidance, EvalsPerPrediction: ps.evals}
 		for _, c := range p.Controls {
 			ce := ControlEstimate{Model: c.Model, Scale: c.Scale}
@@ -447,7 +473,7 @@ func (e *estimator) stage(si int, st *graphs.Stage, prevPrimary string) (StageEs
 		if info := e.job.Infos[p.Model]; info != nil && info.ContextWidth > 0 {
 			e.buffers += rows * 77 * int64(info.ContextWidth)
 		}
-		if ps.foreign {
+		if foreign[j] {
 			// Its own x, z, x0, carried prediction, the prediction carried
 			// to the primary, and the two bridges' pixel buffers.
 			e.buffers += 4*l + primLen + 2*3*int64(h*w+st.Height*st.Width)
@@ -456,15 +482,10 @@ func (e *estimator) stage(si int, st *graphs.Stage, prevPrimary string) (StageEs
 		parts[j] = ps
 	}
 
-	weights := make([]float64, len(parts))
-	next := make([]float64, len(parts))
 	se.PerStep = make([]StepCost, n)
-	for k := 0; k < n; k++ {
-		i := st.First + k
-		abar := plan.Steps[i].Abar
-		weights = st.Weights(k, coop.NoiseLevel(abar), weights)
-		cost := &se.PerStep[k]
-		predict := func(ps *partState, p *graphs.Participant) {
+	walkStage(st, plan, foreign, stageVisitor{
+		predict: func(k, j int) {
+			ps, p, cost := parts[j], st.Participants[j], &se.PerStep[k]
 			ps.est.Predictions++
 			ps.est.Evaluations += ps.evals
 			cost.Evaluations += ps.evals
@@ -487,59 +508,20 @@ func (e *estimator) stage(si int, st *graphs.Stage, prevPrimary string) (StageEs
 			}
 			m.Predictions++
 			m.Calls += ps.evals
-		}
-		for j, ps := range parts {
+		},
+		toPrimary: func(k, j int) {
 			p := st.Participants[j]
-			if weights[j] <= 0 {
-				ps.live = ps.live && j == 0
-				continue
-			}
-			if !ps.foreign {
-				predict(ps, p)
-				continue
-			}
-			fromPrimary := func() {
-				ps.est.FromPrimary++
-				cost.Carries++
-				cost.BridgeEvaluations += e.bridge(primName, p.Model, p.Bridge.Back)
-			}
-			if !ps.live {
-				// Joining: from the primary's noise at the very start,
-				// else from its clean estimate carried over.
-				ps.lastBridge, ps.behind = -1, false
-				if !(k == 0 && st.Entry == graphs.Fresh && st.First == 0) {
-					fromPrimary()
-				}
-				ps.live = true
-			}
-			if ps.lastBridge < 0 || k-ps.lastBridge >= max(p.Bridge.Every, 1) {
-				if ps.behind {
-					// Catching up with the fused estimate.
-					fromPrimary()
-					ps.behind = false
-				}
-				predict(ps, p)
-				ps.est.ToPrimary++
-				cost.Carries++
-				cost.BridgeEvaluations += e.bridge(p.Model, primName, p.Bridge.Interposer)
-				ps.lastBridge = k
-			}
-		}
-		if k+1 < n {
-			next = st.Weights(k+1, coop.NoiseLevel(plan.Steps[i+1].Abar), next)
-		}
-		for j, ps := range parts {
-			if !ps.foreign || !ps.live {
-				continue
-			}
-			if k+1 >= n || next[j] <= 0 {
-				ps.live = false
-				continue
-			}
-			if ps.lastBridge == k {
-				ps.behind = true
-			}
-		}
+			parts[j].est.ToPrimary++
+			e.stepCarry(&se.PerStep[k], p.Model, primName, p.Bridge.Interposer)
+		},
+		fromPrimary: func(k, j int) {
+			p := st.Participants[j]
+			parts[j].est.FromPrimary++
+			e.stepCarry(&se.PerStep[k], primName, p.Model, p.Bridge.Back)
+		},
+	})
+	for k := range se.PerStep {
+		cost := &se.PerStep[k]
 		cost.Evaluations += cost.BridgeEvaluations
 		se.ModelEvaluations += cost.Evaluations
 	}

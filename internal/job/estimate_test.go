@@ -250,6 +250,10 @@ func TestEstimateCountsStageB(t *testing.T) {
 			if m.Predictions != 0 {
 				t.Errorf("decoder: %d predictions, want none", m.Predictions)
 			}
+			// The plan's text names what the calls decode.
+			if m.Decodes != decodes || m.DecodeCalls != m.Calls || len(m.DecodesFor) != 1 || m.DecodesFor[0] != "prior" {
+				t.Errorf("decoder: %d decodes in %d calls for %v, want %d in all its %d calls for prior", m.Decodes, m.DecodeCalls, m.DecodesFor, decodes, m.Calls)
+			}
 		}
 	}
 	if decodes == 0 || calls != steps*decodes {

@@ -78,6 +78,17 @@ stages:
 	if interposed != 2 {
 		t.Errorf("bridges %+v, want both directions through interposers", res.Report.Bridges)
 	}
+	// The plan counts the interposers' maps as such, not as pixel-bridge
+	// carries.
+	maps, carries := 0, 0
+	for _, c := range est.Stages[0].PerStep {
+		maps += c.InterposerMaps
+		carries += c.Carries
+	}
+	bridged := est.Stages[0].Participants[1]
+	if carries != 0 || maps == 0 || maps != bridged.ToPrimary+bridged.FromPrimary {
+		t.Errorf("plan steps: %d pixel-bridge carries and %d interposer maps, want none and %d", carries, maps, bridged.ToPrimary+bridged.FromPrimary)
+	}
 	if len(est.Bridges) != len(res.Report.Bridges) {
 		t.Fatalf("plan bridges %+v, run bridges %+v", est.Bridges, res.Report.Bridges)
 	}

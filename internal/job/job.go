@@ -47,8 +47,11 @@ func (j *Job) Images() *coop.ImageCache {
 // Prepare checks every model the recipe names, from signatures,
 // configuration files, tokenizers and the sizes of weight files only (see
 // adapters.Check), compiles the plan, and checks it against the models:
-// sizes a denoiser's graph does not take, interposers between the wrong
-// spaces. Errors name the recipe field at fault (FILE:LINE:COL) and the
+// parts a model lacks for its role (a unet file alone as a participant, a
+// folder without the VAE encoder a bridge needs), sizes a denoiser's graph
+// does not take, interposers between the wrong spaces. Whatever the engine
+// would refuse from the recipe and the models' signatures alone is refused
+// here, before any model runs. Errors name the recipe field at fault (FILE:LINE:COL) and the
 // model. Images are checked apart (CheckImages): they take decoding.
 func Prepare(r *recipes.Recipe) (*Job, error) {
 	infos := map[string]*adapters.Info{}
@@ -65,6 +68,9 @@ func Prepare(r *recipes.Recipe) (*Job, error) {
 	}
 	plan, err := graphs.Compile(r, infos)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkParts(r, plan, infos); err != nil {
 		return nil, err
 	}
 	if err := checkSizes(r, plan, infos); err != nil {

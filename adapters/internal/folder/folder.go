@@ -39,15 +39,25 @@ func Model(f *modelfolder.Folder, info *adapters.Info, role string, opts adapter
 type Loader func(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error)
 
 // Check assembles the model and returns the first mismatch; info is
-// filled as for Load.
+// filled as for Load, Parts with the parts the model has.
 func (assemble Loader) Check(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) error {
-	_, err := assemble(f, info, opts)
-	return err
+	m, err := assemble(f, info, opts)
+	if err != nil {
+		return err
+	}
+	info.Parts = m.Provides()
+	return nil
 }
 
 // Load assembles the model; sessions open on first use.
 func (assemble Loader) Load(ctx context.Context, f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error) {
-	return assemble(f, info, opts)
+	m, err := assemble(f, info, opts)
+	if err != nil {
+		return nil, err
+	}
+	info.Parts = m.Provides()
+	m.Parts = info.Parts
+	return m, nil
 }
 
 // Graphs returns the graph of the denoiser component, which the family
