@@ -111,8 +111,12 @@
 // "path=value" overrides to the YAML tree before decoding; the value is
 // YAML (weight=[[1, 0.2], [0, 0.8]]), except for text fields, which take
 // it literally unless it starts with a quote. A path may end one past a
-// list's last entry to append. Setting seed removes seeds and the other way
-// round.
+// list's last entry to append; it reaches the fields of a bridge
+// (stages.0.participants.1.bridge.every). Setting seed removes seeds and
+// the other way round. An override of a field the sweep varies, or of one
+// holding it, takes that axis out of the sweep, so that the value given is
+// rendered. Loader.Overrides are overrides made by other command-line
+// flags (--seed, --device), whose errors name the flag.
 //
 // A sweep maps field paths to lists of values. Expand turns a recipe with
 // a sweep into one Variant per combination, the first axis varying
@@ -126,7 +130,8 @@
 // explicit; the compiler fills the model-dependent defaults and the models'
 // SHA256 first, and MakePathsAbsolute makes the result independent of
 // where it is stored. EmbedInPNG stores it in an iTXt chunk under PNGKey
-// and ExtractFromPNG reads it back, so every image says how it was made.
+// and ExtractFromPNG reads it back, so every image says how it was made;
+// Load given such a PNG loads the recipe it holds (LoadEmbedded).
 //
 // # Safety
 //

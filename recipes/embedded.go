@@ -60,6 +60,12 @@ func versionStyle(v string) yaml.Style {
 // are written: the recipe gets the default output, and the caller decides.
 // Errors point into the embedded text.
 func (l Loader) LoadEmbedded(name string, data []byte, baseDir string) (*Recipe, string, error) {
+	return l.loadEmbedded(name, data, baseDir, "")
+}
+
+// loadEmbedded is LoadEmbedded for a recipe read from the PNG at png ("":
+// from elsewhere).
+func (l Loader) loadEmbedded(name string, data []byte, baseDir, png string) (*Recipe, string, error) {
 	l.Limits = l.Limits.withDefaults()
 	src, errs := parse(name, data, baseDir, l)
 	if errs != nil {
@@ -74,12 +80,8 @@ func (l Loader) LoadEmbedded(name string, data []byte, baseDir string) (*Recipe,
 		removeKey(src.root, VersionKey)
 	}
 	removeKey(src.root, "output")
-	for _, arg := range l.Sets {
-		if err := src.set(arg); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if errs != nil {
+	src.png, src.madeBy = png, version
+	if errs := src.applyOverrides(l); errs != nil {
 		return nil, "", errs.sorted()
 	}
 	r, err := src.load()

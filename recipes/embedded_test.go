@@ -2,6 +2,8 @@ package recipes
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -81,4 +83,60 @@ func TestIsPNG(t *testing.T) {
 	if !IsPNG(smallPNG(t)) || IsPNG([]byte("version: 1\n")) || IsPNG(nil) {
 		t.Error("IsPNG does not tell PNGs from recipes")
 	}
+}
+
+// TestLoadPNG: Load given a PNG coop wrote reads the recipe it holds, as
+// coop validate and coop plan do, and says which PNG and coop version it
+// came from; a PNG without one is refused at the file.
+func TestLoadPNG(t *testing.T) {
+	dir := t.TempDir()
+	text := []byte("coop_version: 9.9\nversion: 1\nmodels: {base: {path: sd15}}\nseed: 4\nsteps: 12\n")
+	withRecipe, err := EmbedInPNG(smallPNG(t), PNGKey, string(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "x.png")
+	if err := os.WriteFile(path, withRecipe, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Loader{SkipFileChecks: true, Sets: []string{"steps=3"}}.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.PNG != path || r.MadeBy != "9.9" || r.File != path+"[coop-recipe]" || *r.Seed != 4 || r.Steps != 3 {
+		t.Errorf("PNG %q, MadeBy %q, File %q, seed %d, steps %d", r.PNG, r.MadeBy, r.File, *r.Seed, r.Steps)
+	}
+	if r.Output.Dir != DefaultOutputDir || r.Dir != dir {
+		t.Errorf("output %+v, dir %q", r.Output, r.Dir)
+	}
+	_, err = Loader{SkipFileChecks: true}.Load(writeFile(t, dir, "typo.png", mustEmbed(t, "version: 1\nmodels: {base: {path: sd15}}\nstpes: 3\n")))
+	if err == nil || !strings.HasPrefix(err.Error(), filepath.Join(dir, "typo.png")+"[coop-recipe]:3:1: unknown field \"stpes\"") {
+		t.Errorf("typo in a PNG's recipe: %v", err)
+	}
+	plain := writeFile(t, dir, "plain.png", smallPNG(t))
+	if _, err := Load(plain); err == nil || err.Error() != plain+": the PNG holds no coop recipe (no coop-recipe text chunk); only the PNGs coop writes have one" {
+		t.Errorf("a PNG without a recipe: %v", err)
+	}
+	file := writeFile(t, dir, "r.yaml", []byte("version: 1\nmodels: {base: {path: sd15}}\n"))
+	if r, err := (Loader{SkipFileChecks: true}).Load(file); err != nil || r.PNG != "" || r.MadeBy != "" {
+		t.Errorf("a recipe file: %+v, %v", r, err)
+	}
+}
+
+func mustEmbed(t *testing.T, text string) []byte {
+	t.Helper()
+	p, err := EmbedInPNG(smallPNG(t), PNGKey, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func writeFile(t *testing.T, dir, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

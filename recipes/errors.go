@@ -8,8 +8,8 @@ import (
 )
 
 // Position is where a value came from: a line and column (both 1-based) of
-// a recipe file, or a --set argument, which has no line (Line 0, File
-// "--set path=value").
+// a recipe file, or a command-line override, which has no line (Line 0,
+// File "--set path=value", or the flag that made it: "--device cuda").
 type Position struct {
 	File      string
 	Line, Col int
@@ -25,8 +25,8 @@ func (p Position) String() string {
 
 // Error is one problem with a recipe, at the position of the field at
 // fault. Its text is "FILE:LINE:COL: message", the form editors and
-// compilers use, or "--set path=value: message" for a value given on the
-// command line.
+// compilers use, or "--set path=value: message" ("--device cuda: ...")
+// for a value given on the command line.
 type Error struct {
 	File      string
 	Line, Col int

@@ -73,8 +73,13 @@ type Loader struct {
 	// Sets are --set overrides, "path=value" each, applied in order to the
 	// YAML tree before it is decoded, so that their values are checked like
 	// the file's. Paths name fields the way the schema does:
-	// steps, stages.0.participants.1.weight, models.base.path.
+	// steps, stages.0.participants.1.weight, models.base.path. A field the
+	// recipe's sweep varies is taken out of the sweep: the value set is the
+	// one rendered.
 	Sets []string
+	// Overrides are the overrides of command-line flags other than --set,
+	// applied like Sets after them; errors about them name the flag.
+	Overrides []Override
 	// SkipFileChecks skips checking that model folders, images and
 	// interposers exist: for validating recipes written for another
 	// machine.
@@ -82,6 +87,19 @@ type Loader struct {
 	// Limits bound sizes, steps and image counts.
 	Limits Limits
 }
+
+// Override is a field override that a command-line flag makes (--device
+// cuda sets device=cuda).
+type Override struct {
+	// Flag is the flag as the user gave it, "--device tpu", for messages.
+	Flag string
+	// Set is the override as --set takes it, "device=tpu".
+	Set string
+}
+
+// MaxPNGBytes bounds the PNGs Load reads whole to find their recipe: far
+// beyond any image coop writes (a 4096 px RGB PNG is at most 50 MB).
+const MaxPNGBytes = 1 << 30
 
 // Load reads and validates the recipe file at path with the zero Loader.
 func Load(path string) (*Recipe, error) { return Loader{}.Load(path) }
@@ -92,9 +110,10 @@ func LoadBytes(name string, data []byte, baseDir string) (*Recipe, error) {
 	return Loader{}.LoadBytes(name, data, baseDir)
 }
 
-// Load reads and validates the recipe file at path. Relative paths in the
-// recipe resolve against the file's directory. Every error is an
-// ErrorList whose entries read "FILE:LINE:COL: message".
+// Load reads and validates the recipe file at path, or the recipe that a
+// PNG coop wrote holds (see LoadEmbedded; the recipe's PNG and MadeBy say
+// so). Relative paths in the recipe resolve against the file's directory.
+// Every error is an ErrorList whose entries read "FILE:LINE:COL: message".
 func (l Loader) Load(path string) (*Recipe, error) {
 	lim := l.Limits.withDefaults()
 	f, err := os.Open(path)
@@ -102,15 +121,45 @@ func (l Loader) Load(path string) (*Recipe, error) {
 		return nil, ErrorList{newError(Position{File: path}, "cannot read recipe: %v", unwrapPathError(err))}
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, int64(lim.MaxBytes)+1))
-	if err != nil {
+	head := make([]byte, len(pngSignature))
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return nil, ErrorList{newError(Position{File: path}, "cannot read recipe: %v", unwrapPathError(err))}
 	}
 	dir, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
 		return nil, ErrorList{newError(Position{File: path}, "cannot resolve the recipe's directory: %v", err)}
 	}
-	return l.LoadBytes(path, data, dir)
+	if IsPNG(head[:n]) {
+		return l.loadPNG(path, f, dir)
+	}
+	rest, err := io.ReadAll(io.LimitReader(f, int64(lim.MaxBytes)+1-int64(n)))
+	if err != nil {
+		return nil, ErrorList{newError(Position{File: path}, "cannot read recipe: %v", unwrapPathError(err))}
+	}
+	return l.LoadBytes(path, append(head[:n], rest...), dir)
+}
+
+// loadPNG loads the recipe the PNG open in f holds; its signature has
+// been read. The recipe is named PATH[coop-recipe] in messages.
+func (l Loader) loadPNG(path string, f *os.File, dir string) (*Recipe, error) {
+	at := Position{File: path}
+	if st, err := f.Stat(); err == nil && st.Size() > MaxPNGBytes {
+		return nil, ErrorList{newError(at, "%d bytes; coop reads the recipes of PNGs of up to %d bytes", st.Size(), int64(MaxPNGBytes))}
+	}
+	rest, err := io.ReadAll(io.LimitReader(f, MaxPNGBytes))
+	if err != nil {
+		return nil, ErrorList{newError(at, "cannot read the PNG: %v", unwrapPathError(err))}
+	}
+	text, err := ExtractFromPNG(append(append([]byte(nil), pngSignature...), rest...))
+	if errors.Is(err, ErrNoRecipe) {
+		return nil, ErrorList{newError(at, "the PNG holds no coop recipe (no %s text chunk); only the PNGs coop writes have one", PNGKey)}
+	}
+	if err != nil {
+		return nil, ErrorList{newError(at, "%v", err)}
+	}
+	r, _, err := l.loadEmbedded(path+"["+PNGKey+"]", []byte(text), dir, path)
+	return r, err
 }
 
 func unwrapPathError(err error) error {
@@ -129,12 +178,7 @@ func (l Loader) LoadBytes(name string, data []byte, baseDir string) (*Recipe, er
 	if errs != nil {
 		return nil, errs
 	}
-	for _, arg := range l.Sets {
-		if err := src.set(arg); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if errs != nil {
+	if errs := src.applyOverrides(l); errs != nil {
 		return nil, errs.sorted()
 	}
 	return src.load()
@@ -143,19 +187,23 @@ func (l Loader) LoadBytes(name string, data []byte, baseDir string) (*Recipe, er
 // source is a recipe's YAML tree with everything needed to decode it
 // again: Set and Expand change a copy of the tree and decode that.
 type source struct {
-	file   string     // name in messages
-	dir    string     // where relative paths resolve
-	root   *yaml.Node // the top-level mapping
-	sets   []string   // --set arguments applied, indexed by -Line-1 of their nodes
+	file string     // name in messages
+	dir  string     // where relative paths resolve
+	root *yaml.Node // the top-level mapping
+	// sets name the overrides applied ("--set steps=3", "--device
+	// cuda"), indexed by -Line-1 of their nodes.
+	sets   []string
 	loader Loader
+	// png and madeBy are the recipe's PNG and MadeBy.
+	png, madeBy string
 }
 
-// at is the position of node n: in the file, or the --set argument that
-// put it there (marked by a negative line, see markSet).
+// at is the position of node n: in the file, or the override that put it
+// there (marked by a negative line, see markSet).
 func (s *source) at(n *yaml.Node) Position {
 	if n.Line < 0 {
 		if k := -n.Line - 1; k < len(s.sets) {
-			return Position{File: "--set " + s.sets[k]}
+			return Position{File: s.sets[k]}
 		}
 	}
 	return Position{File: s.file, Line: n.Line, Col: n.Column}
@@ -187,7 +235,7 @@ func (s *source) load() (*Recipe, error) {
 // combination of a sweep, whose output name needs no {variant} check.
 func (s *source) decode(variant bool) (*Recipe, ErrorList) {
 	d := newDecoder(s)
-	r := &Recipe{File: s.file, Dir: s.dir, src: s}
+	r := &Recipe{File: s.file, Dir: s.dir, PNG: s.png, MadeBy: s.madeBy, src: s}
 	d.value("", s.root, reflectValue(r))
 	d.finish(r, variant)
 	if d.errs != nil {

@@ -56,6 +56,11 @@ type Recipe struct {
 	File string `yaml:"-"`
 	// Dir is the directory relative paths resolve against.
 	Dir string `yaml:"-"`
+	// PNG is the coop PNG the recipe was read from, as given to Load; ""
+	// for a recipe file. MadeBy is the coop version that recipe names ("":
+	// none; always "" for a recipe file).
+	PNG    string `yaml:"-"`
+	MadeBy string `yaml:"-"`
 
 	src        *source             // the YAML tree, for Set and Expand
 	pos        map[string]Position // value positions by field path

@@ -13,7 +13,10 @@ import (
 
 func reflectValue(r *Recipe) reflect.Value { return reflect.ValueOf(r).Elem() }
 
-var recipeType = reflect.TypeFor[Recipe]()
+var (
+	recipeType = reflect.TypeFor[Recipe]()
+	bridgeType = reflect.TypeFor[Bridge]()
+)
 
 // maxIndex bounds list indices in paths; no recipe has this many stages.
 const maxIndex = 1 << 16
@@ -37,7 +40,7 @@ func schemaPath(path string) (segs []string, types []reflect.Type, err error) {
 		if seg == "" {
 			return nil, nil, fmt.Errorf("%q has an empty segment", path)
 		}
-		if reflect.PointerTo(t).Implements(nodeDecoderType) {
+		if reflect.PointerTo(t).Implements(nodeDecoderType) && !hasFields(t) {
 			return nil, nil, fmt.Errorf("%s is a single value; it has no part %q", done, seg)
 		}
 		switch t.Kind() {
@@ -77,12 +80,43 @@ func schemaPath(path string) (segs []string, types []reflect.Type, err error) {
 	return segs, append(types, t), nil
 }
 
-// set applies one --set argument to the tree. Its value is YAML, except
-// for text fields, where it is taken literally unless it starts with a
-// quote, so that --set prompt=a cat: sitting needs no quoting.
-func (s *source) set(arg string) *Error {
-	s.sets = append(s.sets, arg)
-	at := Position{File: "--set " + arg}
+// hasFields reports whether t, a type with its own YAML form, also takes
+// a mapping of named fields whose parts paths may name (bridge:
+// {interposer: FILE, back: FILE, every: K}), unlike a weight or a window,
+// which are single values.
+func hasFields(t reflect.Type) bool {
+	return t.Kind() == reflect.Struct && len(fieldNames(t)) > 0
+}
+
+// applyOverrides applies the loader's --set arguments, then its flag
+// overrides, to the tree.
+func (s *source) applyOverrides(l Loader) ErrorList {
+	var errs ErrorList
+	for _, arg := range l.Sets {
+		if err := s.set(arg); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, o := range l.Overrides {
+		if err := s.override(o.Flag, o.Set); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// set applies one --set argument to the tree.
+func (s *source) set(arg string) *Error { return s.override("--set "+arg, arg) }
+
+// override applies one path=value override to the tree; label is how the
+// user gave it ("--set steps=3", "--device tpu"), which errors about it
+// name. Its value is YAML, except for text fields, where it is taken
+// literally unless it starts with a quote, so that --set prompt=a cat:
+// sitting needs no quoting. A swept field that it sets is taken out of the
+// sweep, so that the value given is the one rendered.
+func (s *source) override(label, arg string) *Error {
+	s.sets = append(s.sets, label)
+	at := Position{File: label}
 	path, text, ok := strings.Cut(arg, "=")
 	if !ok {
 		return newError(at, "expected path=value (for example steps=20)")
@@ -114,6 +148,9 @@ func (s *source) set(arg string) *Error {
 	if err := setPath(s.root, segs, types, val, mark); err != nil {
 		return newError(at, "%v", err)
 	}
+	if err := s.unsweep(segs); err != nil {
+		return newError(at, "%v", err)
+	}
 	normalizeStages(s.root) // a whole stage set as {model: NAME, ...}
 	return nil
 }
@@ -142,6 +179,11 @@ func setPath(root *yaml.Node, segs []string, types []reflect.Type, val *yaml.Nod
 		var child **yaml.Node
 		switch types[i].Kind() {
 		case reflect.Struct, reflect.Map:
+			if types[i] == bridgeType && cur.Kind == yaml.ScalarNode && cur.Value == BridgePixel {
+				// "pixel" is the bridge whose fields all take their
+				// defaults: setting one starts from no fields.
+				*cur = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: cur.Line, Column: cur.Column}
+			}
 			if isNull(cur) {
 				*cur = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: line}
 			}
@@ -200,6 +242,65 @@ func setPath(root *yaml.Node, segs []string, types []reflect.Type, val *yaml.Nod
 	return nil
 }
 
+// unsweep takes out of the sweep every axis that varies the field at segs
+// or a part of it: the override replaces them all. An axis that varies a
+// field holding segs would replace the override in every combination, so
+// it is an error. seed and seeds count as one field, since setting either
+// removes the other.
+func (s *source) unsweep(segs []string) error {
+	sweep := mappingValue(s.root, "sweep")
+	if sweep == nil || sweep.Kind != yaml.MappingNode {
+		return nil
+	}
+	set := seedsAsSeed(segs)
+	kept := sweep.Content[:0] // filtered in place: kept never overtakes i
+	var err error
+	for i := 0; i+1 < len(sweep.Content); i += 2 {
+		k := sweep.Content[i]
+		if k.Kind == yaml.ScalarNode {
+			// A path that is not one is reported when the sweep is decoded.
+			if axis, _, perr := schemaPath(k.Value); perr == nil {
+				a := seedsAsSeed(axis)
+				if hasPrefix(a, set) {
+					continue
+				}
+				if hasPrefix(set, a) && err == nil {
+					err = fmt.Errorf("the sweep varies %s (%s), and each of its values replaces all of it, this part too; set the whole field, or sweep only this part",
+						strings.Join(axis, "."), s.at(k))
+				}
+			}
+		}
+		kept = append(kept, k, sweep.Content[i+1])
+	}
+	if len(kept) == 0 && len(sweep.Content) > 0 {
+		removeKey(s.root, "sweep") // every axis was set: no sweep is left
+	}
+	sweep.Content = kept
+	return err
+}
+
+// seedsAsSeed spells a path into seeds as one into seed, so that paths into
+// either compare equal.
+func seedsAsSeed(segs []string) []string {
+	if len(segs) > 0 && segs[0] == "seeds" {
+		return append([]string{"seed"}, segs[1:]...)
+	}
+	return segs
+}
+
+// hasPrefix reports whether path starts with the segments of prefix.
+func hasPrefix(path, prefix []string) bool {
+	if len(prefix) > len(path) {
+		return false
+	}
+	for i, seg := range prefix {
+		if path[i] != seg {
+			return false
+		}
+	}
+	return true
+}
+
 // removeKey deletes key from mapping m.
 func removeKey(m *yaml.Node, key string) {
 	for j := 0; j+1 < len(m.Content); j += 2 {
@@ -217,13 +318,7 @@ func (r *Recipe) Set(args ...string) (*Recipe, error) {
 		return nil, fmt.Errorf("recipes: Set needs a recipe made by Load")
 	}
 	src := r.src.clone()
-	var errs ErrorList
-	for _, arg := range args {
-		if err := src.set(arg); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if errs != nil {
+	if errs := src.applyOverrides(Loader{Sets: args}); errs != nil {
 		return nil, errs.sorted()
 	}
 	return src.load()

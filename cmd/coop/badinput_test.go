@@ -243,6 +243,10 @@ stages:
 		w.model("sd15")
 		return []string{"run", "--set", "steps=many", w.recipe(plainRecipe)}
 	}, 2, []string{"--set steps=many", "integer"}},
+	{"recipe", "--set of a part of a swept field", func(w *workspace) []string {
+		w.model("sd15")
+		return []string{"run", "--set", "stages.0.participants.0.bridge.every=2", w.recipe(plainRecipe + "sweep:\n  stages.0.participants.0.bridge: [pixel, {every: 3}]\n")}
+	}, 2, []string{"--set stages.0.participants.0.bridge.every=2: the sweep varies stages.0.participants.0.bridge ({dir}/recipe.yaml:8:3)"}},
 	{"recipe", "seeds over the image limit", func(w *workspace) []string {
 		w.model("sd15")
 		seeds := make([]string, 2000)
@@ -331,6 +335,49 @@ stages:
 		w.image("control.png", faults.RGB, 512, 512)
 		return []string{"run", w.recipe(strings.Replace(controlRecipe, "controlnet-sd15", "controlnet-sdxl", 1))}
 	}, 2, []string{"{dir}/recipe.yaml:11:28:", "belongs to another base family"}},
+	{"model folder", "a unet file alone as the model", func(w *workspace) []string {
+		w.model("sd15")
+		return []string{"validate", w.recipe(strings.Replace(plainRecipe, "{path: sd15}", "{path: sd15/unet/model.onnx}", 1))}
+	}, 2, []string{"{dir}/recipe.yaml:3:14: models.sd.path: model sd ({dir}/sd15/unet/model.onnx) cannot be the primary participant of stage 1-sd",
+		"no text encoder or autoencoder (VAE)", "is a single model file", "point models.sd.path at the model's folder"}},
+	{"model folder", "a unet file alone as the model, planned", func(w *workspace) []string {
+		w.model("sd15")
+		return []string{"plan", w.recipe(strings.Replace(plainRecipe, "{path: sd15}", "{path: sd15/unet/model.onnx}", 1))}
+	}, 2, []string{"{dir}/recipe.yaml:3:14: models.sd.path: model sd", "cannot be the primary participant"}},
+	{"model folder", "a unet file as a second participant", func(w *workspace) []string {
+		w.model("sd15")
+		w.model("sdxl")
+		return []string{"run", w.recipe(`version: 1
+models:
+  sd: {path: sd15}
+  u: {path: sdxl/unet/model.onnx}
+prompt: a photo of a cat
+seed: 1
+steps: 2
+stages:
+  - participants: [{model: sd}, {model: u, weight: 0.5}]
+`)}
+	}, 2, []string{"{dir}/recipe.yaml:9:41: stages.0.participants.1.model: model u", "cannot be a participant of stage 1-sd", "is a single model file"}},
+	{"model folder", "no VAE decoder for the final image", func(w *workspace) []string {
+		w.model("sd15")
+		w.must(os.RemoveAll(w.path("sd15/vae_decoder")))
+		return []string{"run", w.recipe(plainRecipe)}
+	}, 2, []string{"{dir}/recipe.yaml:3:14: models.sd.path: model sd ({dir}/sd15) has no decoder (vae_decoder/model.onnx)", "decoded into the image"}},
+	{"model folder", "no VAE encoder for a bridge back into a participant", func(w *workspace) []string {
+		w.model("sd15")
+		w.model("sdxl")
+		w.must(os.RemoveAll(w.path("sd15/vae_encoder")))
+		return []string{"run", w.recipe(`version: 1
+models:
+  xl: {path: sdxl}
+  sd: {path: sd15}
+prompt: a photo of a cat
+seed: 1
+steps: 2
+stages:
+  - participants: [{model: xl}, {model: sd, weight: 0.5}]
+`)}
+	}, 2, []string{"{dir}/recipe.yaml:9:41: stages.0.participants.1.model: model sd ({dir}/sd15) has no encoder (vae_encoder/model.onnx)", "bridge.back"}},
 
 	// ONNX files.
 	{"onnx", "truncated", func(w *workspace) []string {
@@ -491,7 +538,7 @@ stages:
 	{"cli", "unknown device", func(w *workspace) []string {
 		w.model("sd15")
 		return []string{"run", "--device", "tpu", w.recipe(plainRecipe)}
-	}, 2, []string{"device", "tpu"}},
+	}, 2, []string{`--device tpu: device: unknown device "tpu"`}},
 	{"cli", "output exists", func(w *workspace) []string {
 		w.model("sd15")
 		w.write("out/recipe-1.png", "an image the user cares about")
@@ -499,7 +546,10 @@ stages:
 	}, 2, []string{"{dir}/out/recipe-1.png exists", "--force"}},
 	{"cli", "PNG without a recipe", func(w *workspace) []string {
 		return []string{"run", w.image("photo.png", faults.RGB, 8, 8)}
-	}, 2, []string{"{dir}/photo.png holds no coop recipe"}},
+	}, 2, []string{"{dir}/photo.png: the PNG holds no coop recipe"}},
+	{"cli", "validate of a PNG without a recipe", func(w *workspace) []string {
+		return []string{"validate", w.image("photo.png", faults.RGB, 8, 8)}
+	}, 2, []string{"{dir}/photo.png: the PNG holds no coop recipe"}},
 	{"cli", "validate without recipes", func(w *workspace) []string { return []string{"validate"} }, 2, []string{"recipe"}},
 	{"cli", "inspect of a missing folder", func(w *workspace) []string {
 		return []string{"inspect", w.path("nowhere")}

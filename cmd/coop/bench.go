@@ -21,7 +21,7 @@ func init() {
 	register(&cli.Command{
 		Name:      "bench",
 		Usage:     "measure where a recipe's time and memory go",
-		ArgsUsage: "RECIPE.yaml",
+		ArgsUsage: "RECIPE.yaml | IMAGE.png",
 		Description: "coop bench renders the recipe (its first seed, or --seed) once, then --runs more times on " +
 			"the same loaded models, writes no image, and prints for the first run and for the measured run of " +
 			"median wall time: the wall time; the time inside ONNX Runtime, in all and per model and graph; the " +
@@ -39,7 +39,7 @@ func init() {
 		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "runs", Value: 3, Usage: "measured runs after the first"},
 			&cli.StringSliceFlag{Name: "set", Usage: "override a recipe field, path=value (repeatable)"},
-			&cli.Uint64Flag{Name: "seed", Usage: "render this seed instead of the recipe's first"},
+			&cli.Uint64Flag{Name: "seed", Usage: "render this seed instead of the recipe's first (a sweep's seed values included)"},
 			&cli.StringFlag{Name: "device", Usage: "run the models on cpu or cuda (the recipe's device field)"},
 			&cli.IntFlag{Name: "threads", Usage: "intra-op threads per session, 0 = automatic: the cores shared by the participants that run concurrently"},
 			concurrencyFlag(),
@@ -78,21 +78,16 @@ func benchAction(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	sets := append([]string(nil), cmd.StringSlice("set")...)
-	if cmd.IsSet("seed") {
-		sets = append(sets, fmt.Sprintf("seed=%d", cmd.Uint64("seed")))
-	}
-	if cmd.IsSet("device") {
-		sets = append(sets, "device="+cmd.String("device"))
-	}
 	lim, err := limits(cmd)
 	if err != nil {
 		return err
 	}
-	r, err := recipes.Loader{Sets: sets, Limits: lim}.Load(path)
+	r, err := withOverrides(recipes.Loader{Limits: lim}, cmd).Load(path)
 	if err != nil {
 		return badInput(err)
 	}
+	stderr := cmd.Root().ErrWriter
+	warnMadeBy(r, func(format string, args ...any) { fmt.Fprintf(stderr, "coop: warning: "+format+"\n", args...) })
 	if cmd.IsSet("threads") {
 		r.Threads = threads
 	}
@@ -100,12 +95,11 @@ func benchAction(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return badInput(err)
 	}
-	stderr := cmd.Root().ErrWriter
 	if err := checkImages(j, map[string]bool{}, func(w string) { fmt.Fprintf(stderr, "coop: warning: %s\n", w) }); err != nil {
 		return badInput(err)
 	}
-	if err := job.InitRuntime(cmd.String("ort-lib"), j.Recipe.Device); err != nil {
-		return fmt.Errorf("%w (run coop setup, or give --ort-lib)", err)
+	if err := initRuntime(cmd.String("ort-lib"), j.Recipe.Device); err != nil {
+		return err
 	}
 	ms, err := j.Load(ctx, adapters.LoadOptions{Session: j.SessionOptions()})
 	if err != nil {

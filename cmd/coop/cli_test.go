@@ -6,8 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v3"
 
 	"github.com/coop-diffusion/coop/coop"
 )
@@ -30,6 +33,10 @@ func coopCLIContext(t *testing.T, ctx context.Context, args ...string) cliResult
 	t.Helper()
 	var out, errOut bytes.Buffer
 	root := rootCommand()
+	for i, c := range root.Commands {
+		root.Commands[i] = freshCommand(c)
+	}
+	root.Flags = freshFlags(root.Flags)
 	root.Writer, root.ErrWriter = &out, &errOut
 	err := root.Run(ctx, append([]string{"coop"}, args...))
 	res := cliResult{stdout: out.String(), stderr: errOut.String(), err: err}
@@ -47,6 +54,44 @@ func coopCLIContext(t *testing.T, ctx context.Context, args ...string) cliResult
 		res.stderr += "coop: " + err.Error() + "\n"
 	}
 	return res
+}
+
+// freshCommand copies c's exported fields, with its flags and
+// subcommands copied the same way. The CLI library keeps in each flag
+// whether it was given, and never clears it: a run in this process would
+// otherwise see every flag that an earlier test gave (--seed, --device)
+// as given again, with its default value.
+func freshCommand(c *cli.Command) *cli.Command {
+	n := exportedCopy(reflect.ValueOf(c)).Interface().(*cli.Command)
+	n.Flags = freshFlags(c.Flags)
+	n.Commands = make([]*cli.Command, len(c.Commands))
+	for i, sub := range c.Commands {
+		n.Commands[i] = freshCommand(sub)
+	}
+	return n
+}
+
+func freshFlags(flags []cli.Flag) []cli.Flag {
+	out := make([]cli.Flag, len(flags))
+	for i, f := range flags {
+		out[i] = f
+		if v := reflect.ValueOf(f); v.Kind() == reflect.Pointer && v.Elem().Kind() == reflect.Struct {
+			out[i] = exportedCopy(v).Interface().(cli.Flag)
+		}
+	}
+	return out
+}
+
+// exportedCopy returns a new struct holding the exported fields of the
+// struct p points to.
+func exportedCopy(p reflect.Value) reflect.Value {
+	n := reflect.New(p.Elem().Type())
+	for i := 0; i < p.Elem().NumField(); i++ {
+		if p.Elem().Type().Field(i).IsExported() {
+			n.Elem().Field(i).Set(p.Elem().Field(i))
+		}
+	}
+	return n
 }
 
 // event is one line of --json output: the fields of every kind.

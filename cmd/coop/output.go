@@ -59,8 +59,8 @@ type batchOptions struct {
 	// outDir replaces each recipe's output.dir when not empty.
 	outDir string
 	// names, when set, names the images instead of output.name (re-runs
-	// name them after the PNG they re-run); total is the image count.
-	names func(i, total int) string
+	// name them after the PNG they re-run): img is the i-th of total.
+	names func(img *pendingImage, i, total int) string
 	// name replaces the recipe's name in the contact sheet's file name
 	// and title when not empty.
 	name  string
@@ -138,7 +138,7 @@ func prepareBatch(r *recipes.Recipe, o batchOptions) (*batch, error) {
 	}
 	if o.names != nil {
 		for i, img := range b.images {
-			img.path = filepath.Join(img.path, o.names(i, len(b.images)))
+			img.path = filepath.Join(img.path, o.names(img, i, len(b.images)))
 		}
 	}
 	if len(r.Sweep) > 0 {

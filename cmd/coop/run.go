@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,6 +19,7 @@ import (
 	_ "github.com/coop-diffusion/coop/adapters/all" // every model family
 	"github.com/coop-diffusion/coop/coop"
 	"github.com/coop-diffusion/coop/internal/job"
+	"github.com/coop-diffusion/coop/internal/ort"
 	"github.com/coop-diffusion/coop/latent"
 	"github.com/coop-diffusion/coop/recipes"
 )
@@ -31,7 +36,11 @@ func init() {
 			"Given a PNG that coop wrote, coop run renders its recipe again and writes NAME-rerun.png next to it " +
 			"(or into --out); with the same models and coop version the new file is identical byte for byte. A " +
 			"model whose files' SHA-256 differs from the recorded one is named with both digests on stderr (an " +
-			"error with --strict). Output paths never come from the PNG's text.\n\n" +
+			"error with --strict). Output paths never come from the PNG's text. A re-run whose --set, --seed or " +
+			"--device change the recipe is named after the change, never NAME-rerun.png: NAME-rerun-seedS.png when " +
+			"only the seed changes, NAME-rerun-HASH.png (HASH: 8 hex digits of the changed recipe's SHA-256, the seed " +
+			"left out) when anything else does, NAME-rerun-HASH-seedS.png when both do; the same change always gets " +
+			"the same name. Moving the models (--set models.NAME.path=...) is no change.\n\n" +
 			"Existing files are never replaced without --force; every file is written to a temporary name and " +
 			"renamed when complete. A recipe with a sweep also gets a labelled contact sheet, RECIPE-sweep.png.\n\n" +
 			"Progress goes to stderr: a bar per stage on a terminal, plain lines otherwise. With --json, stdout " +
@@ -55,7 +64,7 @@ func usageError(ctx context.Context, cmd *cli.Command, err error, isSubcommand b
 func renderFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: "set", Usage: "override a recipe field, path=value (repeatable): --set steps=30 --set stages.0.participants.1.weight=0.3"},
-		&cli.Uint64Flag{Name: "seed", Usage: "render this seed instead of the recipe's seed or seeds"},
+		&cli.Uint64Flag{Name: "seed", Usage: "render this seed instead of the recipe's seed or seeds; when the sweep varies the seed, it renders this seed alone for every other combination"},
 		&cli.StringFlag{Name: "out", Usage: "write images into this folder instead of output.dir (re-runs: instead of the PNG's folder)"},
 		&cli.BoolFlag{Name: "force", Usage: "replace existing output files"},
 		&cli.BoolFlag{Name: "json", Usage: "print one JSON event per line on stdout (steps, images, reports)"},
@@ -66,18 +75,23 @@ func renderFlags() []cli.Flag {
 	}
 }
 
-// overrides turns --set, --seed and --device into recipe overrides,
-// checked like the file's fields. (--threads is not one: it changes the
-// speed, not the image, and the recorded recipe does not show it.)
-func overrides(cmd *cli.Command) []string {
-	sets := append([]string(nil), cmd.StringSlice("set")...)
+// withOverrides gives loader the overrides of --set, --seed and --device,
+// checked like the file's fields; errors about --seed and --device name
+// the flag. (--threads is not one: it changes the speed, not the image,
+// and the recorded recipe does not show it.) --seed replaces the seeds
+// and a sweep's seed values, as a --set of a swept field does.
+func withOverrides(loader recipes.Loader, cmd *cli.Command) recipes.Loader {
+	loader.Sets = append([]string(nil), cmd.StringSlice("set")...)
+	loader.Overrides = nil
 	if cmd.IsSet("seed") {
-		sets = append(sets, "seed="+strconv.FormatUint(cmd.Uint64("seed"), 10))
+		seed := strconv.FormatUint(cmd.Uint64("seed"), 10)
+		loader.Overrides = append(loader.Overrides, recipes.Override{Flag: "--seed " + seed, Set: "seed=" + seed})
 	}
 	if cmd.IsSet("device") {
-		sets = append(sets, "device="+cmd.String("device"))
+		device := cmd.String("device")
+		loader.Overrides = append(loader.Overrides, recipes.Override{Flag: "--device " + device, Set: "device=" + device})
 	}
-	return sets
+	return loader
 }
 
 func runAction(ctx context.Context, cmd *cli.Command) error {
@@ -103,12 +117,13 @@ func runAction(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
+	loader := withOverrides(recipes.Loader{Limits: lim}, cmd)
 	var b *batch
 	if isPNGFile(arg) {
-		b, err = prepareRerun(arg, recipes.Loader{Sets: overrides(cmd), Limits: lim}, o, pr)
+		b, err = prepareRerun(arg, loader, o, pr)
 	} else {
 		var r *recipes.Recipe
-		if r, err = (recipes.Loader{Sets: overrides(cmd), Limits: lim}).Load(arg); err != nil {
+		if r, err = loader.Load(arg); err != nil {
 			return badInput(err)
 		}
 		b, err = prepareBatch(r, o)
@@ -116,10 +131,20 @@ func runAction(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	if err := job.InitRuntime(cmd.String("ort-lib"), b.recipe.Device); err != nil {
-		return fmt.Errorf("%w (run coop setup, or give --ort-lib)", err)
+	if err := initRuntime(cmd.String("ort-lib"), b.recipe.Device); err != nil {
+		return err
 	}
 	return render(ctx, []*batch{b}, o.force, pr)
+}
+
+// initRuntime loads ONNX Runtime for device, adding how to get a working
+// library to an error that does not already say it.
+func initRuntime(flagPath, device string) error {
+	err := job.InitRuntime(flagPath, device)
+	if err == nil || errors.Is(err, ort.ErrNotFound) {
+		return err // ErrNotFound's message names coop setup and --ort-lib
+	}
+	return fmt.Errorf("%w (run coop setup, or give --ort-lib)", err)
 }
 
 // isPNGFile reports whether the file at path starts with the PNG
@@ -135,58 +160,116 @@ func isPNGFile(path string) bool {
 	return recipes.IsPNG(head[:n])
 }
 
-// maxRerunPNG bounds the PNGs coop reads whole to find their recipe: far
-// beyond any image it writes (a 4096 px RGB PNG is at most 50 MB).
-const maxRerunPNG = 1 << 30
-
 // prepareRerun loads the recipe a PNG holds and prepares its images next
-// to the PNG (or in --out), named after it: NAME-rerun.png, or
-// NAME-rerun-N.png when the recipe renders several. Nothing about where
-// files go is taken from the PNG's text.
+// to the PNG (or in --out), named after it (see rerunNames). Nothing about
+// where files go is taken from the PNG's text.
 func prepareRerun(path string, loader recipes.Loader, o batchOptions, pr progress) (*batch, error) {
-	if st, err := os.Stat(path); err == nil && st.Size() > maxRerunPNG {
-		return nil, badInputf("%s: %d bytes; coop re-runs PNGs of up to %d bytes", path, st.Size(), int64(maxRerunPNG))
-	}
-	data, err := os.ReadFile(path)
+	r, err := loader.Load(path)
 	if err != nil {
 		return nil, badInput(err)
 	}
-	text, err := recipes.ExtractFromPNG(data)
-	if errors.Is(err, recipes.ErrNoRecipe) {
-		return nil, badInputf("%s holds no coop recipe; coop run re-runs the PNGs coop writes", path)
-	}
+	warnMadeBy(r, pr.warn)
+	// The PNG's own recipe, to tell what the overrides change; its files
+	// need not exist when an override moves them.
+	own := loader
+	own.Sets, own.Overrides, own.SkipFileChecks = nil, nil, true
+	orig, err := own.Load(path)
 	if err != nil {
-		return nil, badInputf("%s: %v", path, err)
+		orig = nil // its own recipe is broken: the overrides change something
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, badInput(err)
 	}
-	name := filepath.Base(path) + "[" + recipes.PNGKey + "]"
-	r, made, err := loader.LoadEmbedded(name, []byte(text), filepath.Dir(abs))
-	if err != nil {
-		return nil, badInput(err)
-	}
-	if made != version {
-		what := "an unknown coop version"
-		if made != "" {
-			what = "coop " + made
-		}
-		pr.warn("%s was made by %s, this is coop %s; the image may differ", path, what, version)
-	}
 	if o.outDir == "" {
 		o.outDir = filepath.Dir(abs)
 	}
 	base := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	o.names = func(i, total int) string {
-		if total == 1 {
-			return base + "-rerun.png"
-		}
-		return fmt.Sprintf("%s-rerun-%d.png", base, i+1)
+	names, err := rerunNames(base, orig, r)
+	if err != nil {
+		return nil, err
 	}
+	o.names = names
 	o.origin = path
 	o.name = base + "-rerun"
 	return prepareBatch(r, o)
+}
+
+// rerunNames names the images of a re-run of NAME.png. One that renders
+// the PNG's own recipe (orig; models may have moved) writes
+// NAME-rerun.png, or NAME-rerun-N.png for each of several images. One
+// whose overrides change the recipe is named after the change, so that it
+// never takes the name of the true re-run and the same change always gets
+// the same name: NAME-rerun-seedS.png when only the seed changes (--seed
+// S), NAME-rerun-HASH.png (HASH: 8 hex digits of the changed recipe's
+// SHA-256, seed left out) when anything else does, and
+// NAME-rerun-HASH-seedS.png when both do. orig is nil when the PNG's own
+// recipe does not load.
+func rerunNames(base string, orig, r *recipes.Recipe) (func(img *pendingImage, i, total int) string, error) {
+	changed, seedChanged := true, true
+	if orig != nil {
+		origText, err := rerunText(orig, orig)
+		if err != nil {
+			return nil, err
+		}
+		sameSeeds, err := rerunText(r, orig)
+		if err != nil {
+			return nil, err
+		}
+		changed = !bytes.Equal(sameSeeds, origText)
+		seedChanged = !slices.Equal(r.SeedList(), orig.SeedList())
+	}
+	if !changed && !seedChanged {
+		return func(img *pendingImage, i, total int) string {
+			if total == 1 {
+				return base + "-rerun.png"
+			}
+			return fmt.Sprintf("%s-rerun-%d.png", base, i+1)
+		}, nil
+	}
+	name := base + "-rerun"
+	if changed {
+		noSeed, err := rerunText(r, &recipes.Recipe{})
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(noSeed)
+		name += "-" + hex.EncodeToString(sum[:4])
+	}
+	return func(img *pendingImage, i, total int) string {
+		if seedChanged || total > 1 {
+			return fmt.Sprintf("%s-seed%d.png", name, img.seed)
+		}
+		return name + ".png"
+	}, nil
+}
+
+// rerunText writes r as the text that decides whether a re-run renders
+// the PNG's recipe: without model paths (the recorded SHA-256s say which
+// models render, and the digest check compares them), and with the seeds
+// of seeds.
+func rerunText(r, seeds *recipes.Recipe) ([]byte, error) {
+	c := r.Clone()
+	for _, m := range c.Models {
+		if m != nil {
+			m.Path = ""
+		}
+	}
+	c.Seed, c.Seeds = seeds.Seed, seeds.Seeds
+	return c.Marshal()
+}
+
+// warnMadeBy warns about a recipe read from a coop PNG that another coop
+// version made: what it renders may differ from the PNG.
+func warnMadeBy(r *recipes.Recipe, warn func(format string, args ...any)) {
+	if r.PNG == "" || r.MadeBy == version {
+		return
+	}
+	what := "an unknown coop version"
+	if r.MadeBy != "" {
+		what = "coop " + r.MadeBy
+	}
+	warn("%s was made by %s, this is coop %s; the image may differ", r.PNG, what, version)
 }
 
 // thumbSize bounds the thumbnails kept for contact sheets.

@@ -172,7 +172,7 @@ func TestRunChecksOutputsFirst(t *testing.T) {
 		t.Error("the existing file changed")
 	}
 	out := filepath.Join(dir, "elsewhere")
-	r = coopCLI(t, "run", "--threads", "1", "--out", out, "--set", "stages.0.participants.1.weight=0.25", "--seed", "7", recipe)
+	r = coopCLI(t, "run", "--threads", "1", "--out", out, "--set", "steps=3", "--seed", "7", recipe)
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
@@ -248,8 +248,10 @@ func TestPNGHoldsNoRecipe(t *testing.T) {
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := coopCLI(t, "run", path); r.code != 2 || !strings.Contains(r.stderr, path+" holds no coop recipe") {
-		t.Errorf("exit %d\n%s", r.code, r.stderr)
+	for _, command := range []string{"run", "validate", "plan"} {
+		if r := coopCLI(t, command, path); r.code != 2 || !strings.Contains(r.stderr, path+": the PNG holds no coop recipe") {
+			t.Errorf("%s: exit %d\n%s", command, r.code, r.stderr)
+		}
 	}
 }
 

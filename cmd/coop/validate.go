@@ -16,7 +16,7 @@ func init() {
 	register(&cli.Command{
 		Name:      "validate",
 		Usage:     "check recipes against the schema and every model's signature, without loading weights",
-		ArgsUsage: "RECIPE.yaml...",
+		ArgsUsage: "RECIPE.yaml | IMAGE.png ...",
 		Description: "coop validate reads each recipe and reports every problem as FILE:LINE:COL: message, the form " +
 			"editors jump to: unknown or misspelt fields, wrong types, values out of range, models and files that " +
 			"do not exist, then, for every sweep combination, what needs the models: each model folder's family " +
@@ -26,6 +26,8 @@ func init() {
 			"and every control and input image (decoded in full; over --max-image-pixels refused from its header). " +
 			"Images coop converts (grayscale, translucent, another aspect ratio) are warned about on stderr. " +
 			"No weights are read and no model runs.\n\n" +
+			"Given a PNG that coop wrote, coop validate checks the recipe it holds, as coop run would re-run it " +
+			"(with a warning when another coop version made it).\n\n" +
 			"--schema-only checks the recipe alone (no model folders, images or files), for recipes written for " +
 			"another machine. The --max-* flags change the limits recipes are checked against, as for coop run.\n\n" +
 			"Exit status: 0 when every recipe is valid, 2 when one is not.",
@@ -40,7 +42,7 @@ func init() {
 
 func validateAction(ctx context.Context, cmd *cli.Command) error {
 	if cmd.NArg() == 0 {
-		return badInputf("validate: give one or more recipe files")
+		return badInputf("validate: give one or more recipe files (or PNGs coop wrote)")
 	}
 	stdout, stderr := cmd.Root().Writer, cmd.Root().ErrWriter
 	lim, err := limits(cmd)
@@ -89,6 +91,7 @@ func validateRecipe(path string, loader recipes.Loader, warn func(string)) (stri
 	if err != nil {
 		return "", err
 	}
+	warnMadeBy(r, func(format string, args ...any) { warn(fmt.Sprintf(format, args...)) })
 	schemaOnly := loader.SkipFileChecks
 	variants, err := recipes.Expand(r)
 	if err != nil {

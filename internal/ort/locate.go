@@ -151,7 +151,12 @@ func (l locator) locate(flagPath, device string) (string, string, error) {
 	if cacheErr == nil {
 		setupHint += " into " + cached
 	} else {
-		setupHint += fmt.Sprintf(" (after setting $%s: %v)", CacheEnv, cacheErr)
+		// CacheDir's error says to set $COOP_CACHE_DIR itself; say it once.
+		reason := cacheErr
+		if inner := errors.Unwrap(cacheErr); inner != nil {
+			reason = inner
+		}
+		setupHint += fmt.Sprintf(" (after setting $%s: %v)", CacheEnv, reason)
 	}
 	return "", "", fmt.Errorf("%w: %s, or pass --ort-lib PATH, or set $%s (searched the cache and %s for %s)",
 		ErrNotFound, setupHint, LibraryEnv, strings.Join(searched, ", "), strings.Join(libraryNames, ", "))

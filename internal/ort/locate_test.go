@@ -114,6 +114,25 @@ func TestLocateNotFoundSaysHowToGetIt(t *testing.T) {
 	}
 }
 
+// TestLocateNotFoundWithoutCacheSaysItOnce: without a cache directory the
+// message asks once to set $COOP_CACHE_DIR and once to run coop setup.
+func TestLocateNotFoundWithoutCacheSaysItOnce(t *testing.T) {
+	t.Setenv(CacheEnv, "")
+	t.Setenv("XDG_CACHE_HOME", "")
+	t.Setenv("HOME", "")
+	l := testLocator(nil, "", filepath.Join(t.TempDir(), "sys"))
+	l.cachePath = CachedLibraryPath
+	_, _, err := l.locate("", "")
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+	for _, want := range []string{"$" + CacheEnv, "coop setup", "--ort-lib"} {
+		if n := strings.Count(err.Error(), want); n != 1 {
+			t.Errorf("error %q mentions %q %d times, want once", err, want, n)
+		}
+	}
+}
+
 func TestCachedLibraryPathHonoursCacheEnv(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv(CacheEnv, dir)
