@@ -539,6 +539,15 @@ stages:
 		w.model("sd15")
 		return []string{"run", "--device", "tpu", w.recipe(plainRecipe)}
 	}, 2, []string{`--device tpu: device: unknown device "tpu"`}},
+	{"cli", "--ort-lib names a missing file", func(w *workspace) []string {
+		w.model("sd15")
+		return []string{"--ort-lib", w.path("libonnxruntime.so"), "run", w.recipe(plainRecipe)}
+	}, 2, []string{"--ort-lib", "{dir}/libonnxruntime.so does not exist"}},
+	{"cli", "--ort-lib names a file that is not ONNX Runtime", func(w *workspace) []string {
+		w.model("sd15")
+		w.write("libonnxruntime.so", "not a shared library")
+		return []string{"--ort-lib", w.path("libonnxruntime.so"), "run", w.recipe(plainRecipe)}
+	}, 2, []string{"{dir}/libonnxruntime.so"}},
 	{"cli", "output exists", func(w *workspace) []string {
 		w.model("sd15")
 		w.write("out/recipe-1.png", "an image the user cares about")

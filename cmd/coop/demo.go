@@ -107,7 +107,7 @@ func demoAction(ctx context.Context, cmd *cli.Command) error {
 		return err
 	}
 	if len(todo) > 0 {
-		if err := job.InitRuntime(cmd.String("ort-lib"), ""); err != nil {
+		if err := initRuntime(cmd.String("ort-lib"), ""); err != nil {
 			return err
 		}
 		if err := render(ctx, todo, force, pr); err != nil {

@@ -18,7 +18,6 @@ import (
 	_ "github.com/coop-diffusion/coop/adapters/all" // every model family
 	"github.com/coop-diffusion/coop/coop/interposer"
 	"github.com/coop-diffusion/coop/internal/fixtures"
-	"github.com/coop-diffusion/coop/internal/job"
 	"github.com/coop-diffusion/coop/latent"
 )
 
@@ -123,8 +122,8 @@ func interposerFitAction(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return badInput(err)
 	}
-	if err := job.InitRuntime(cmd.String("ort-lib"), ""); err != nil {
-		return fmt.Errorf("%w (run coop setup, or give --ort-lib)", err)
+	if err := initRuntime(cmd.String("ort-lib"), ""); err != nil {
+		return err
 	}
 	from, err := interposerAutoencoder(ctx, fromDir, fromInfo)
 	if err != nil {

@@ -19,7 +19,7 @@ func init() {
 	register(&cli.Command{
 		Name:      "plan",
 		Usage:     "show the compiled execution graph of a recipe and what running it costs",
-		ArgsUsage: "RECIPE.yaml",
+		ArgsUsage: "RECIPE.yaml | IMAGE.png",
 		Description: "coop plan checks a recipe as coop validate does and prints what coop run will do, without " +
 			"loading weights: the stages (how each is entered, which steps of which schedule it runs, at what " +
 			"size), each participant (its space, guidance, graph evaluations per prediction, predictions), " +
@@ -36,7 +36,7 @@ func init() {
 			"combination. With --json the output is one object with every combination's plan.",
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "set", Usage: "override a recipe field, path=value (repeatable)"},
-			&cli.Uint64Flag{Name: "seed", Usage: "plan this seed (plans do not depend on it)"},
+			&cli.Uint64Flag{Name: "seed", Usage: "plan this seed instead of the recipe's seed or seeds (the plan does not depend on it, the image count does); when the sweep varies the seed, this seed alone for every other combination"},
 			&cli.BoolFlag{Name: "json", Usage: "print the plan as JSON"},
 		}, limitFlags()...),
 		Action:       planAction,
@@ -65,19 +65,16 @@ func planAction(ctx context.Context, cmd *cli.Command) error {
 		return badInputf("plan: give one recipe file, got %d arguments", cmd.NArg())
 	}
 	path := cmd.Args().First()
-	sets := append([]string(nil), cmd.StringSlice("set")...)
-	if cmd.IsSet("seed") {
-		sets = append(sets, fmt.Sprintf("seed=%d", cmd.Uint64("seed")))
-	}
 	lim, err := limits(cmd)
 	if err != nil {
 		return err
 	}
-	r, err := recipes.Loader{Sets: sets, Limits: lim}.Load(path)
+	r, err := withOverrides(recipes.Loader{Limits: lim}, cmd).Load(path)
 	if err != nil {
 		return badInput(err)
 	}
 	stderr := cmd.Root().ErrWriter
+	warnMadeBy(r, func(format string, args ...any) { fmt.Fprintf(stderr, "coop: warning: "+format+"\n", args...) })
 	out, err := planRecipe(ctx, r, path, func(w string) { fmt.Fprintf(stderr, "coop: warning: %s\n", w) })
 	if err != nil {
 		return err

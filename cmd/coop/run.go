@@ -141,8 +141,13 @@ func runAction(ctx context.Context, cmd *cli.Command) error {
 // library to an error that does not already say it.
 func initRuntime(flagPath, device string) error {
 	err := job.InitRuntime(flagPath, device)
-	if err == nil || errors.Is(err, ort.ErrNotFound) {
+	switch {
+	case err == nil || errors.Is(err, ort.ErrNotFound):
 		return err // ErrNotFound's message names coop setup and --ort-lib
+	case flagPath != "":
+		// The library --ort-lib names is missing or not ONNX Runtime:
+		// a wrong argument.
+		return badInput(err)
 	}
 	return fmt.Errorf("%w (run coop setup, or give --ort-lib)", err)
 }
