@@ -189,6 +189,12 @@ var malformed = []struct {
 		"3:11", `guidance: expected a finite number, got .nan`},
 	{"control scale negative", header + "stages:\n  - participants:\n      - model: base\n        controls: [{model: canny, image: control.png, scale: -1}]\n",
 		"9:62", `scale: must be between 0 and 10, got -1`},
+	{"prompt with an unbalanced bracket", "version: 1\nmodels: {base: {path: models/sd15}}\nprompt: a (cat:1.2) (asleep\n",
+		"3:9", `prompt: character 13: unbalanced "(" opened here`},
+	{"negative closing a bracket never opened", "version: 1\nmodels: {base: {path: models/sd15}}\nnegative: blur]\n",
+		"3:11", `negative: character 5: unbalanced "]": no "[" is open`},
+	{"participant prompt over two lines", header + "stages:\n  - participants:\n      - model: base\n        prompt: \"a cat\\n(asleep\"\n",
+		"9:17", `stages.0.participants.0.prompt: line 2, character 1: unbalanced "("`},
 }
 
 // malformedSeeds are the malformed recipes' texts, for the fuzz corpus.

@@ -2,11 +2,13 @@ package recipes
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/coop-diffusion/coop/adapters/clip"
 	"github.com/coop-diffusion/coop/coop/sampler"
 	"github.com/coop-diffusion/coop/internal/modelfolder"
 )
@@ -106,6 +108,8 @@ func (d *decoder) finish(r *Recipe, variant bool) {
 	v.version()
 	v.models()
 	v.seeds()
+	v.prompt("prompt", r.Prompt)
+	v.prompt("negative", r.Negative)
 	v.size("", r.Width, r.Height)
 	r.Sampler = v.sampler("sampler", r.Sampler)
 	v.steps("steps", r.Steps)
@@ -429,6 +433,12 @@ func (v *validator) participant(path string, p *Participant) {
 		p.Window = FullWindow
 	}
 	v.between(path+".guidance", p.Guidance, MaxGuidance)
+	if p.Prompt != nil {
+		v.prompt(path+".prompt", *p.Prompt)
+	}
+	if p.Negative != nil {
+		v.prompt(path+".negative", *p.Negative)
+	}
 	if p.Bridge != nil && p.Bridge.Interposer != "" && v.files {
 		v.existsFile(path+".bridge.interposer", p.Bridge.Interposer, "interposer")
 	}
@@ -454,6 +464,23 @@ func (v *validator) participant(path string, p *Participant) {
 		if !v.r.Has(cpath + ".window") {
 			c.Window = FullWindow
 		}
+	}
+}
+
+// prompt checks a prompt's weighting syntax (clip.ParseWeights), which
+// the text encoders read when the run starts: an unbalanced bracket is an
+// error at the field, not a failure after the models are open.
+func (v *validator) prompt(path, text string) {
+	_, err := clip.ParseWeights(text)
+	var syn *clip.SyntaxError
+	switch {
+	case err == nil:
+	case errors.As(err, &syn) && !strings.Contains(text, "\n"):
+		v.errf(path, "character %d: %s (write \\( \\) \\[ \\] for literal brackets)", syn.Column, syn.Msg)
+	case errors.As(err, &syn):
+		v.errf(path, "line %d, character %d: %s (write \\( \\) \\[ \\] for literal brackets)", syn.Line, syn.Column, syn.Msg)
+	default:
+		v.errf(path, "%v", err)
 	}
 }
 
