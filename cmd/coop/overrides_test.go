@@ -240,3 +240,36 @@ func TestRunWithoutRuntimeSaysHowOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestRerunSetsWhatTheRecipeSet checks that a re-run's --set of a
+// top-level field reaches every stage that followed it in the original
+// recipe: the PNG records the defaults the models decided where the
+// recipe left them (here the refiner's sampler), not copies of the
+// top-level steps and guidance on each stage, which would override the
+// --set.
+func TestRerunSetsWhatTheRecipeSet(t *testing.T) {
+	isolateCache(t)
+	dir := linkZoo(t, "sdxl", "sdxl-refiner")
+	recipe := writeRecipe(t, filepath.Join(dir, "handoff.yaml"), `version: 1
+models:
+  base: {path: sdxl}
+  refiner: {path: sdxl-refiner}
+prompt: an astronaut
+seed: 2
+steps: 5
+stages:
+  - {model: base, until: 0.8}
+  - {model: refiner}
+`)
+	if r := coopCLI(t, "run", "--out", dir, recipe); r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	r := coopCLI(t, "run", "--json", "--set", "steps=10", filepath.Join(dir, "handoff-2.png"))
+	reports := ofKind(events(t, r.stdout), "report")
+	if r.code != 0 || len(reports) != 1 {
+		t.Fatalf("exit %d, %d reports\n%s", r.code, len(reports), r.stderr)
+	}
+	if got := reports[0].Report.ModelEvaluations; got != 10 {
+		t.Errorf("the re-run with --set steps=10 made %d model evaluations, want 10 (8 base, 2 refiner)", got)
+	}
+}

@@ -222,8 +222,13 @@ func TestResolvedCompilesToTheSamePlan(t *testing.T) {
 			}
 		}
 		for _, s := range r.Stages {
-			if s.Steps == 0 || s.Sampler == "" || s.Width == 0 {
+			if s.Steps == 0 && r.Steps == 0 || s.Sampler == "" && r.Sampler == "" || s.Width == 0 && r.Width == 0 {
 				t.Errorf("%s: a stage leaves defaults to the models: %+v", c.name, s)
+			}
+			for _, p := range s.Participants {
+				if p.Guidance == nil && r.Guidance == nil {
+					t.Errorf("%s: a participant of stage %s leaves its guidance to the model", c.name, s.Name)
+				}
 			}
 		}
 	}

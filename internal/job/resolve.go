@@ -1,15 +1,20 @@
 package job
 
 import (
+	"fmt"
+	"strconv"
+
 	"github.com/coop-diffusion/coop/adapters/cascade"
 	"github.com/coop-diffusion/coop/coop/sampler"
+	"github.com/coop-diffusion/coop/graphs"
 	"github.com/coop-diffusion/coop/recipes"
 )
 
 // Resolved returns the recipe of one image as coop records it in the PNG:
 // a copy of the job's recipe with what the models decided written out
 // (each stage's size, sampler and step count, each participant's
-// guidance, the stage B steps of a prior decoded through a decoder), the
+// guidance, the stage B steps of a prior decoded through a decoder; see
+// writeOutDefaults), the
 // seed used, each model's SHA-256 from digests, and every path absolute,
 // so that loading it again, from any folder, compiles to the same plan.
 // Threads are left out: they change how fast an image is made, not the
@@ -27,24 +32,116 @@ func (j *Job) Resolved(seed uint64, digests map[string]string) *recipes.Recipe {
 			m.DecoderSteps = cascade.DefaultBridgeSteps
 		}
 	}
-	for si, st := range j.Plan.Stages {
-		if si >= len(r.Stages) {
-			break
+	writeOutDefaults(r, j.Plan)
+	r.MakePathsAbsolute()
+	return r
+}
+
+// writeOutDefaults writes into r every size, sampler, step count and
+// guidance the plan took from the models, where r's stages and
+// participants inherit them: at the top level when every stage (or
+// participant) took the same value, else on each that took it. A value
+// the recipe gave stays where it was, and a stage that inherits the top
+// level's value keeps inheriting it. So `coop run IMAGE.png --set
+// steps=50` changes every stage that followed the top-level steps, as in
+// the original recipe, instead of being overridden by copies that
+// Resolved wrote on each stage.
+func writeOutDefaults(r *recipes.Recipe, plan *graphs.Plan) {
+	n := min(len(plan.Stages), len(r.Stages))
+	if n == 0 {
+		return
+	}
+	type stageValue struct {
+		own   bool // the stage gives its own
+		value string
+	}
+	// agree returns the value every stage that inherits took, when they
+	// all took the same.
+	agree := func(vals []stageValue) (string, bool) {
+		v, any := "", false
+		for _, sv := range vals {
+			if sv.own {
+				continue
+			}
+			if any && sv.value != v {
+				return "", false
+			}
+			v, any = sv.value, true
 		}
-		rs := r.Stages[si]
-		rs.Width, rs.Height = st.Width, st.Height
-		rs.Sampler = st.Sampler
+		return v, any
+	}
+	sizes, samplers, steps := make([]stageValue, n), make([]stageValue, n), make([]stageValue, n)
+	for si := range n {
+		st, rs := plan.Stages[si], r.Stages[si]
+		name := st.Sampler
 		if canon, err := sampler.Canonical(st.Sampler); err == nil {
-			rs.Sampler = canon
+			name = canon
 		}
-		rs.Steps = st.Config.Steps
-		for pj, p := range st.Participants {
-			if pj < len(rs.Participants) && rs.Participants[pj] != nil {
-				g := p.Guidance
-				rs.Participants[pj].Guidance = &g
+		sizes[si] = stageValue{rs.Width != 0 || rs.Height != 0, fmt.Sprintf("%dx%d", st.Width, st.Height)}
+		samplers[si] = stageValue{rs.Sampler != "", name}
+		steps[si] = stageValue{rs.Steps != 0, strconv.Itoa(st.Config.Steps)}
+	}
+	topSize := r.Width != 0 || r.Height != 0
+	if v, ok := agree(sizes); ok && !topSize {
+		fmt.Sscanf(v, "%dx%d", &r.Width, &r.Height)
+		topSize = true
+	}
+	if v, ok := agree(samplers); ok && r.Sampler == "" {
+		r.Sampler = v
+	}
+	if v, ok := agree(steps); ok && r.Steps == 0 {
+		r.Steps, _ = strconv.Atoi(v)
+	}
+	for si := range n {
+		st, rs := plan.Stages[si], r.Stages[si]
+		if !sizes[si].own && (!topSize || st.Width != r.Width || st.Height != r.Height) {
+			rs.Width, rs.Height = st.Width, st.Height
+		}
+		if !samplers[si].own && samplers[si].value != r.Sampler {
+			rs.Sampler = samplers[si].value
+		}
+		if !steps[si].own && st.Config.Steps != r.Steps {
+			rs.Steps = st.Config.Steps
+		}
+	}
+
+	// Guidance: per participant, over every stage.
+	var inherit []float64
+	for si := range n {
+		for pj, p := range plan.Stages[si].Participants {
+			if rp := participantAt(r.Stages[si], pj); rp != nil && rp.Guidance == nil {
+				inherit = append(inherit, p.Guidance)
 			}
 		}
 	}
-	r.MakePathsAbsolute()
-	return r
+	if r.Guidance == nil && len(inherit) > 0 && allEqual(inherit) {
+		g := inherit[0]
+		r.Guidance = &g
+	}
+	for si := range n {
+		for pj, p := range plan.Stages[si].Participants {
+			rp := participantAt(r.Stages[si], pj)
+			if rp == nil || rp.Guidance != nil || r.Guidance != nil && *r.Guidance == p.Guidance {
+				continue
+			}
+			g := p.Guidance
+			rp.Guidance = &g
+		}
+	}
+}
+
+func participantAt(st *recipes.Stage, j int) *recipes.Participant {
+	if j < len(st.Participants) {
+		return st.Participants[j]
+	}
+	return nil
+}
+
+func allEqual(xs []float64) bool {
+	for _, x := range xs[1:] {
+		if x != xs[0] {
+			return false
+		}
+	}
+	return true
 }
