@@ -158,7 +158,7 @@ func (b *pixelBridge) carry(ctx context.Context, x0, dst *latent.Tensor) error {
 		if err := b.ip.Apply(x0, dst); err != nil {
 			return fmt.Errorf("bridge %s -> %s: %w", b.from, b.to, err)
 		}
-		b.rec.bridge(b.from.model.Name, b.to.model.Name, "interposer", 0, 0, time.Since(start), 0)
+		b.rec.mapped(b.from.model.Name, b.to.model.Name, time.Since(start))
 		return nil
 	}
 	dec, enc := b.from.model.VAE, b.to.model.VAE

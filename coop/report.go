@@ -105,6 +105,9 @@ type BridgeReport struct {
 	Kind    string `json:"kind"`
 	Decodes int    `json:"decodes"`
 	Encodes int    `json:"encodes"`
+	// Maps counts an interposer bridge's carries: each a linear map from
+	// latents to latents, in place of a decode and an encode.
+	Maps int `json:"maps,omitempty"`
 	// Time is the wall time of the carries; ORT the part of it inside
 	// ONNX Runtime (the decodes and encodes), so Time - ORT is the
 	// bridge's own arithmetic, resizing and conversion.
@@ -167,6 +170,14 @@ func (r *recorder) bridge(from, to, kind string, decodes, encodes int, d, ort ti
 	b.Encodes += encodes
 	b.Time += d
 	b.ORT += ort
+	r.mu.Unlock()
+}
+
+// mapped records one carry through an interposer.
+func (r *recorder) mapped(from, to string, d time.Duration) {
+	r.bridge(from, to, "interposer", 0, 0, d, 0)
+	r.mu.Lock()
+	r.bridges[[3]string{from, to, "interposer"}].Maps++
 	r.mu.Unlock()
 }
 

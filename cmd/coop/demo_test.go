@@ -341,7 +341,7 @@ func planDiff(evals int, models []job.ModelEstimate, bridges []coop.BridgeReport
 		}
 	}
 	key := func(b coop.BridgeReport) string {
-		return fmt.Sprintf("%s->%s %s %d/%d", b.From, b.To, b.Kind, b.Decodes, b.Encodes)
+		return fmt.Sprintf("%s->%s %s %d/%d/%d", b.From, b.To, b.Kind, b.Decodes, b.Encodes, b.Maps)
 	}
 	var pb, rb []string
 	for _, b := range bridges {

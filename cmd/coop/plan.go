@@ -191,6 +191,10 @@ func printEstimate(w io.Writer, e *job.Estimate) {
 		fmt.Fprintln(w, "bridges:")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, b := range e.Bridges {
+			if b.Kind == "interposer" {
+				fmt.Fprintf(tw, "  %s -> %s\t%s\t%s\t\n", b.From, b.To, b.Kind, plural(b.Maps, "map"))
+				continue
+			}
 			fmt.Fprintf(tw, "  %s -> %s\t%s\t%s\t%s\n", b.From, b.To, b.Kind, plural(b.Decodes, "decode"), plural(b.Encodes, "encode"))
 		}
 		tw.Flush()

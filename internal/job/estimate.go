@@ -261,15 +261,21 @@ type estimator struct {
 // to's, and returns the denoiser evaluations the decodes cost (stage B's,
 // for a prior decoded through a decoder).
 func (e *estimator) carry(from, to, kind string, dec, enc int) int {
+	b := e.bridgeReport(from, to, kind)
+	b.Decodes += dec
+	b.Encodes += enc
+	return e.decodeCost(from, dec)
+}
+
+// bridgeReport is the predicted report of the bridge from -> to of kind.
+func (e *estimator) bridgeReport(from, to, kind string) *coop.BridgeReport {
 	key := [3]string{from, to, kind}
 	b := e.bridges[key]
 	if b == nil {
 		b = &coop.BridgeReport{From: from, To: to, Kind: kind}
 		e.bridges[key] = b
 	}
-	b.Decodes += dec
-	b.Encodes += enc
-	return e.decodeCost(from, dec)
+	return b
 }
 
 // decodeCost counts the stage B evaluations of n decodes by model name's
@@ -304,7 +310,8 @@ func (e *estimator) decodeCost(name string, n int) int {
 // encode). It returns the denoiser evaluations of the decode.
 func (e *estimator) bridge(from, to, interposerFile string) int {
 	if interposerFile != "" {
-		return e.carry(from, to, "interposer", 0, 0)
+		e.bridgeReport(from, to, "interposer").Maps++
+		return 0
 	}
 	return e.carry(from, to, "pixel", 1, 1)
 }

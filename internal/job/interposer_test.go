@@ -94,8 +94,11 @@ stages:
 	}
 	for i, b := range est.Bridges {
 		r := res.Report.Bridges[i]
-		if b.From != r.From || b.To != r.To || b.Kind != r.Kind || b.Decodes != r.Decodes || b.Encodes != r.Encodes {
+		if b.From != r.From || b.To != r.To || b.Kind != r.Kind || b.Decodes != r.Decodes || b.Encodes != r.Encodes || b.Maps != r.Maps {
 			t.Errorf("plan bridge %+v, run bridge %+v", b, r)
+		}
+		if r.Kind == "interposer" && r.Maps == 0 {
+			t.Errorf("run bridge %+v counts no maps", r)
 		}
 	}
 }
