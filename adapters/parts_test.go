@@ -17,7 +17,7 @@ import (
 func TestCheckTellsParts(t *testing.T) {
 	zoo := fixtures.Zoo(t)
 	noEncoder := filepath.Join(t.TempDir(), "sd15-no-encoder")
-	copyDir(t, filepath.Join(zoo, "sd15"), noEncoder)
+	fixtures.CopyTree(t, filepath.Join(zoo, "sd15"), noEncoder)
 	if err := os.RemoveAll(filepath.Join(noEncoder, "vae_encoder")); err != nil {
 		t.Fatal(err)
 	}
@@ -68,30 +68,5 @@ func TestCheckTellsParts(t *testing.T) {
 			t.Errorf("%s: Load's model says parts %+v and provides %+v, want %+v", c.path, m.Parts, m.Provides(), c.want)
 		}
 		m.Close()
-	}
-}
-
-// copyDir copies the folder src to dst.
-func copyDir(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }

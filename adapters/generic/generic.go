@@ -1,7 +1,6 @@
 package generic
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"os"
@@ -24,7 +23,7 @@ import (
 	"github.com/coop-diffusion/coop/latent"
 )
 
-func init() { adapters.Register(adapters.Generic, loader{}) }
+func init() { adapters.Register(adapters.Generic, folder.Loader(assemble)) }
 
 // like is what a family contributes to a generic model.
 type like struct {
@@ -69,27 +68,6 @@ func likeOf(f adapters.Family) like {
 		return like{space: latent.StableCascadeStageA(), time: TimeRatio, inputs: cas, encoders: casEnc, pooledRank: 3, uncondEffnetZero: true,
 			vaeEnc: "vqgan_encoder", vaeDec: "vqgan", native: adapters.Size{Height: 1024, Width: 1024}, scheduler: cascade.DefaultScheduler()}
 	}
-}
-
-type loader struct{}
-
-func (loader) Check(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) error {
-	m, err := assemble(f, info, opts)
-	if err != nil {
-		return err
-	}
-	info.Parts = m.Provides()
-	return nil
-}
-
-func (loader) Load(ctx context.Context, f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOptions) (*adapters.Model, error) {
-	m, err := assemble(f, info, opts)
-	if err != nil {
-		return nil, err
-	}
-	info.Parts = m.Provides()
-	m.Parts = info.Parts
-	return m, nil
 }
 
 // manifestPath finds the manifest in the folder.

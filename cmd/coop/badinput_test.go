@@ -62,24 +62,7 @@ func (w *workspace) modelAt(name, rel string) string {
 	if _, err := os.Stat(dst); err == nil {
 		return dst
 	}
-	src := filepath.Join(fixtures.Zoo(w.t), name)
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
-		w.t.Fatal(err)
-	}
+	fixtures.CopyTree(w.t, filepath.Join(fixtures.Zoo(w.t), name), dst)
 	return dst
 }
 

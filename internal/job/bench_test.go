@@ -2,7 +2,6 @@ package job_test
 
 import (
 	"context"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/coop-diffusion/coop/coop"
 	"github.com/coop-diffusion/coop/internal/faults"
+	"github.com/coop-diffusion/coop/internal/fixtures"
 	"github.com/coop-diffusion/coop/internal/job"
 	"github.com/coop-diffusion/coop/latent"
 	"github.com/coop-diffusion/coop/recipes"
@@ -166,7 +166,7 @@ func BenchmarkParticipants(b *testing.B) {
 func slowZoo(b *testing.B, depth int, models ...string) string {
 	dir := b.TempDir()
 	for _, m := range models {
-		copyTree(b, filepath.Join(zoo(b), m), filepath.Join(dir, m))
+		fixtures.CopyTree(b, filepath.Join(zoo(b), m), filepath.Join(dir, m))
 		if err := faults.RewriteModel(filepath.Join(dir, m, "unet", "model.onnx"), faults.Options{Body: faults.Slow, Depth: depth}); err != nil {
 			b.Fatal(err)
 		}
@@ -208,30 +208,5 @@ func BenchmarkOverheadVsModelCost(b *testing.B) {
 				benchRuns(b, demoJob(b, c.file, 1, c.sets...), job.RunOptions{})
 			})
 		}
-	}
-}
-
-// copyTree copies the folder src to dst.
-func copyTree(tb testing.TB, src, dst string) {
-	tb.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
-		tb.Fatal(err)
 	}
 }

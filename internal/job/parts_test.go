@@ -10,6 +10,7 @@ import (
 
 	"github.com/coop-diffusion/coop/adapters"
 	"github.com/coop-diffusion/coop/graphs"
+	"github.com/coop-diffusion/coop/internal/fixtures"
 	"github.com/coop-diffusion/coop/internal/job"
 	"github.com/coop-diffusion/coop/recipes"
 )
@@ -32,7 +33,7 @@ func partsWorkspace(t *testing.T) string {
 		{"sd15", "nodec", "vae_decoder"},
 		{"cascade-prior", "prior-nopreview", "previewer"},
 	} {
-		copyTree(t, filepath.Join(src, c.from), filepath.Join(dir, c.to))
+		fixtures.CopyTree(t, filepath.Join(src, c.from), filepath.Join(dir, c.to))
 		if err := os.RemoveAll(filepath.Join(dir, c.to, c.drop)); err != nil {
 			t.Fatal(err)
 		}

@@ -63,7 +63,7 @@ func TestPrepareRefusesSizesTheGraphDoesNotTake(t *testing.T) {
 	// A unet that takes any size, with a ControlNet that does not: the
 	// ControlNet is refused.
 	work := t.TempDir()
-	copyDir(t, filepath.Join(dir, "sd15-cn"), filepath.Join(work, "sd15-cn"))
+	fixtures.CopyTree(t, filepath.Join(dir, "sd15-cn"), filepath.Join(work, "sd15-cn"))
 	if err := os.Symlink(filepath.Join(dir, "controlnet-sd15"), filepath.Join(work, "controlnet-sd15")); err != nil {
 		t.Fatal(err)
 	}

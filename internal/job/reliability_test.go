@@ -3,9 +3,7 @@ package job_test
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -15,6 +13,7 @@ import (
 	"github.com/coop-diffusion/coop/adapters"
 	"github.com/coop-diffusion/coop/coop"
 	"github.com/coop-diffusion/coop/internal/faults"
+	"github.com/coop-diffusion/coop/internal/fixtures"
 	"github.com/coop-diffusion/coop/internal/job"
 	"github.com/coop-diffusion/coop/latent"
 	"github.com/coop-diffusion/coop/recipes"
@@ -191,33 +190,11 @@ func itoa(n int) string { return sprintf("%d", n) }
 func slowModel(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	copyDir(t, filepath.Join(zoo(t), "sd15"), filepath.Join(dir, "sd15"))
+	fixtures.CopyTree(t, filepath.Join(zoo(t), "sd15"), filepath.Join(dir, "sd15"))
 	if err := faults.RewriteModel(filepath.Join(dir, "sd15", "unet", "model.onnx"), faults.Options{Body: faults.Slow, Depth: 16}); err != nil {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-// copyDir copies the folder src to dst.
-func copyDir(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // slowJob prepares a recipe of the given steps on the slow model in dir.
