@@ -147,8 +147,12 @@ func (c *compiler) compile() (*Plan, error) {
 				}
 			case recipes.TransitionNaive:
 				st.Entry = Naive
-				if pi.Space.Channels != prevInfo.Space.Channels {
-					return nil, r.Errorf(fmt.Sprintf("stages.%d.transition", si-1), "transition naive resizes the noisy latent itself, which needs equal channel counts (%s has %d, %s %d); use renoise", prev.Primary().Model, prevInfo.Space.Channels, primName, pi.Space.Channels)
+				if !sameSpaceInfo(prevInfo, pi) {
+					// Another space's latents read as this one's are no
+					// latents of the image at all, even with as many
+					// channels.
+					return nil, r.Errorf(fmt.Sprintf("stages.%d.transition", si-1), "transition naive resizes the noisy latent itself, which needs one latent space on both sides (%s's is %s with %d channels, %s's %s with %d); use renoise",
+						prev.Primary().Model, spaceName(prevInfo), prevInfo.Space.Channels, primName, spaceName(pi), pi.Space.Channels)
 				}
 			case recipes.TransitionRenoise:
 				st.Entry = Renoise
@@ -269,6 +273,14 @@ func controlFits(cn, base *adapters.Info, cnName, baseName string) error {
 		return fmt.Errorf("ControlNet %s emits %d down-block residuals but %s takes %d: the ControlNet belongs to another base family", cnName, len(cn.Control.Down), baseName, len(base.Control.Down))
 	}
 	return nil
+}
+
+// spaceName names a model's latent space in messages.
+func spaceName(info *adapters.Info) string {
+	if info.Space.Name != "" {
+		return info.Space.Name
+	}
+	return string(info.Family)
 }
 
 func sameSpaceInfo(a, b *adapters.Info) bool {

@@ -95,7 +95,16 @@ prompt: a rocket
 stages:
   - {model: sd, until: 0.5, transition: »naive}
   - {model: prior}
-`, "equal channel counts"},
+`, "one latent space on both sides (sd's is sd with 4 channels, prior's cascade-c with 16)"},
+	{"naive transition into another space of as many channels", `version: 1
+models:
+  sd: {path: sd15}
+  xl: {path: sdxl}
+prompt: a rocket
+stages:
+  - {model: sd, until: 0.5, transition: »naive}
+  - {model: xl}
+`, "one latent space on both sides"},
 	{"a folder that holds no model", strings.Replace(validateBase, "{path: sd15}", "{path: »empty}", 1), "no ONNX model"},
 	{"family override that does not fit", strings.Replace(validateBase, "{path: sd15}", "{path: »sd15, family: sdxl}", 1), "2048"},
 }
@@ -120,7 +129,7 @@ func validateDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	zoo := fixtures.Zoo(t)
-	for _, f := range []string{"sd15", "sd15-cn", "controlnet-sd15", "controlnet-sdxl", "sdxl-refiner", "cascade-decoder", "cascade-prior"} {
+	for _, f := range []string{"sd15", "sd15-cn", "controlnet-sd15", "controlnet-sdxl", "sdxl-refiner", "sdxl", "cascade-decoder", "cascade-prior"} {
 		if err := os.Symlink(filepath.Join(zoo, f), filepath.Join(dir, f)); err != nil {
 			t.Fatal(err)
 		}

@@ -78,7 +78,7 @@ stages:
       - {model: xl, weight: 0.4, window: [0.5, 1]}
     until: 0.7
     transition: naive
-  - {model: xl}
+  - {model: sd}
 `},
 	{"img2img", `
 version: 1
