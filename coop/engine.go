@@ -23,6 +23,10 @@ type Model struct {
 	VAE        adapters.Autoencoder
 	Text       adapters.TextEncoder
 	ControlNet adapters.ControlNetModel
+	// ControlNets, for a unet with ControlNets fused in, holds one per
+	// slot in slot order (ControlNet is the first): the k-th control of a
+	// participant that names its own model drives slot k.
+	ControlNets []adapters.ControlNetModel
 	// Sessions, when set, holds the model's ONNX Runtime sessions (the
 	// *adapters.Model the parts come from): the engine opens them before
 	// the first stage that uses the model, reports the time spent inside

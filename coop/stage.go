@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/coop-diffusion/coop/adapters"
@@ -223,6 +224,7 @@ func (s *stageRun) trajectory(ctx context.Context, si, j int, p *graphs.Particip
 	if tj.cond, err = r.conditioning(ctx, m, p); err != nil {
 		return nil, fmt.Errorf("stage %s: %w", st.Name, err)
 	}
+	fused := 0 // controls driving the participant's own fused slots
 	for _, c := range p.Controls {
 		cm, err := r.model(c.Model)
 		if err != nil {
@@ -231,11 +233,21 @@ func (s *stageRun) trajectory(ctx context.Context, si, j int, p *graphs.Particip
 		if cm.ControlNet == nil {
 			return nil, fmt.Errorf("stage %s: model %s is not a ControlNet", st.Name, cm.Name)
 		}
+		net := cm.ControlNet
+		if slices.ContainsFunc(m.ControlNets, func(slot adapters.ControlNetModel) bool { return sameControlNet(slot, net) }) {
+			// A ControlNet fused into the participant's unet: each
+			// control takes the next slot, with its own image and scale.
+			if fused >= len(m.ControlNets) {
+				return nil, fmt.Errorf("stage %s: model %s has %d ControlNet slots fused into its unet and participant %s names %d controls of them", st.Name, m.Name, len(m.ControlNets), p.Model, fused+1)
+			}
+			net = m.ControlNets[fused]
+			fused++
+		}
 		img, err := r.image(c.Image, h, w)
 		if err != nil {
 			return nil, fmt.Errorf("stage %s: control %s: %w", st.Name, c.Model, err)
 		}
-		tj.controls = append(tj.controls, stageControl{spec: c, ctl: adapters.Control{Net: cm.ControlNet, Image: img, Scale: c.Scale}})
+		tj.controls = append(tj.controls, stageControl{spec: c, ctl: adapters.Control{Net: net, Image: img, Scale: c.Scale}})
 	}
 	take := func(shape []int) *latent.Tensor { return r.latents.take(m, shape...) }
 	if tj.shared {
@@ -273,6 +285,12 @@ func (s *stageRun) trajectory(ctx context.Context, si, j int, p *graphs.Particip
 	tj.req.Cond = tj.cond
 	tj.req.Height, tj.req.Width = tj.end.height, tj.end.width
 	return tj, nil
+}
+
+// sameControlNet reports whether a and b are the same ControlNet (values
+// of a type that cannot be compared are never the same).
+func sameControlNet(a, b adapters.ControlNetModel) bool {
+	return a != nil && b != nil && reflect.TypeOf(a) == reflect.TypeOf(b) && reflect.TypeOf(a).Comparable() && a == b
 }
 
 // stageParts lists the distinct model parts that the stage's steps run:

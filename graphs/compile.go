@@ -96,17 +96,23 @@ func (c *compiler) compile() (*Plan, error) {
 			return nil, r.Errorf(c.sizePath(si), "size %dx%d does not fit model %s: %v", st.Width, st.Height, primName, err)
 		}
 		// Schedule.
+		// The recipe's sampler, else the one for the model's scheduler
+		// class (sampler.ForClass: the closest coop has for a class it
+		// does not implement). Karras sigmas come with the sampler's name
+		// (dpmpp_2m_karras) and never from the folder alone, so that the
+		// name a plan shows and a PNG records says whether they are used.
 		cfg := pi.Scheduler
+		folderKarras := cfg.Karras
+		cfg.Karras = false
 		st.Sampler = firstNonEmpty(rs.Sampler, r.Sampler)
 		if st.Sampler == "" {
-			st.Sampler = cfg.Class
+			st.Sampler = sampler.ForClass(cfg.Class, folderKarras).Sampler
 		}
-		if st.Sampler == "" {
-			st.Sampler = "ddim"
-		}
-		if _, err := sampler.Canonical(st.Sampler); err != nil {
+		canon, err := sampler.Canonical(st.Sampler)
+		if err != nil {
 			return nil, r.Errorf(firstPath(rs.Sampler != "", sp+".sampler", "sampler"), "%v", err)
 		}
+		st.Sampler = canon
 		cfg.Steps = rs.Steps
 		if cfg.Steps == 0 && (si == 0 || pi.Family != adapters.CascadeDecoder) {
 			cfg.Steps = r.Steps

@@ -17,7 +17,12 @@
 //
 // Fused: the ControlNets are part of the unet graph, which takes the
 // control images [nCN, B, 3, H, W] and their scales [nCN]. Each slot is a
-// Slot; unused slots get a zero image and scale 0.
+// Slot; unused slots get a zero image and scale 0. A recipe's controls
+// naming the fused unet take its slots in order, each with its own image
+// and scale (internal/job).
 //
-// Importing the package registers the loader of controlnet folders.
+// Importing the package registers the loader of controlnet folders. A
+// diffusers ControlNet pipeline folder loaded as a ControlNet (a recipe's
+// family: controlnet) is its controlnet/ subfolder: Info.Dir names that
+// subfolder, so the pipeline's unet takes it as a split ControlNet.
 package controlnet

@@ -53,6 +53,12 @@ func assemble(f *modelfolder.Folder, info *adapters.Info, opts adapters.LoadOpti
 		return nil, fmt.Errorf("model %q (%s): no ControlNet graph (controlnet/model.onnx, or a model with input %s)", info.Name, f.Path, CondInput)
 	}
 	info.Components = []adapters.Component{{Role: "controlnet", Path: c.ModelPath}}
+	if c.Name == "controlnet" && f.Component("unet") != nil && !f.SingleFile {
+		// A diffusers ControlNet pipeline folder named as a ControlNet
+		// (family: controlnet) is its controlnet/ subfolder: a model of
+		// its own, not one fused into the folder's unet.
+		info.Dir = c.Dir
+	}
 	g := graph.FromComponent(info.Name, "controlnet", c, opts.Session)
 	need := "a split ControlNet"
 	sample, err := g.Require("sample", need)

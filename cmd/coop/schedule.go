@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/coop-diffusion/coop/coop/sampler"
+	"github.com/coop-diffusion/coop/recipes"
 )
 
 func init() { register(newScheduleCommand()) }
@@ -91,7 +92,8 @@ func scheduleAction(ctx context.Context, cmd *cli.Command) error {
 	if cmd.NArg() != 0 {
 		return badInputf("schedule takes no arguments, got %q", cmd.Args().Slice())
 	}
-	report, err := buildScheduleReport(cmd)
+	stderr := cmd.Root().ErrWriter
+	report, err := buildScheduleReport(cmd, func(w string) { fmt.Fprintf(stderr, "coop: warning: %s\n", w) })
 	if err != nil {
 		return badInput(err)
 	}
@@ -104,7 +106,10 @@ func scheduleAction(ctx context.Context, cmd *cli.Command) error {
 	return report.writeText(out)
 }
 
-func buildScheduleReport(cmd *cli.Command) (*scheduleReport, error) {
+// buildScheduleReport builds the report; warn, when not nil, gets what
+// differs from the --config file (a scheduler class coop has no sampler
+// for, Karras sigmas it does not apply).
+func buildScheduleReport(cmd *cli.Command, warn func(string)) (*scheduleReport, error) {
 	cfg := sampler.DefaultConfig()
 	if path := cmd.String("config"); path != "" {
 		var err error
@@ -112,20 +117,27 @@ func buildScheduleReport(cmd *cli.Command) (*scheduleReport, error) {
 			return nil, err
 		}
 	}
+	// Karras sigmas come with the sampler's name (dpmpp_2m_karras) or
+	// --karras, as in a recipe, where a folder's use_karras_sigmas only
+	// picks dpmpp_2m_karras for a DPMSolverMultistepScheduler when the
+	// recipe names no sampler.
+	folderKarras := cfg.Karras
+	cfg.Karras = false
 	name := cmd.String("scheduler")
+	var canonical string
 	if name == "" {
 		if cfg.Class == "" {
 			return nil, fmt.Errorf("--scheduler is required without a --config file naming a _class_name (samplers: %s)", schedulerList())
 		}
-		name = cfg.Class
-	}
-	canonical, err := sampler.Canonical(name)
-	if err != nil {
-		return nil, err
-	}
-	if cmd.String("scheduler") == "" {
-		// A config file's DPMSolverMultistepScheduler with Karras sigmas.
-		if canonical, err = sampler.SamplerForClass(name, cfg.Karras); err != nil {
+		// What a recipe without sampler: runs for this folder.
+		choice := sampler.ForClass(cfg.Class, folderKarras)
+		if choice.Note != "" && warn != nil {
+			warn(fmt.Sprintf("%s: %s; pass --scheduler to choose one", cmd.String("config"), choice.Note))
+		}
+		canonical = choice.Sampler
+	} else {
+		var err error
+		if canonical, err = sampler.Canonical(name); err != nil {
 			return nil, err
 		}
 	}
@@ -144,12 +156,25 @@ func buildScheduleReport(cmd *cli.Command) (*scheduleReport, error) {
 		}
 		cfg.StepsOffset = int(cmd.Int("offset"))
 	}
+	if folderKarras && !cmd.Bool("karras") && cmd.String("scheduler") != "" && warn != nil {
+		switch canonical {
+		case "dpmpp_2m", "euler", "euler_a":
+			warn(fmt.Sprintf("%s sets use_karras_sigmas, which applies only to dpmpp_2m_karras (or with --karras); %s is shown on its own sigmas, as a recipe naming it runs", cmd.String("config"), canonical))
+		}
+	}
 	if cmd.Bool("karras") {
 		cfg.Karras = true
+		if canonical == "dpmpp_2m" {
+			canonical = "dpmpp_2m_karras" // the name a recipe gives it
+		}
 	}
 	if cmd.IsSet("eta") {
 		if canonical != "ddim" {
 			return nil, fmt.Errorf("--eta applies to ddim only, not %s", canonical)
+		}
+		// As a recipe's eta: 0 is deterministic DDIM, 1 DDPM's variance.
+		if eta := cmd.Float("eta"); !(eta >= 0 && eta <= float64(recipes.MaxEta)) {
+			return nil, fmt.Errorf("--eta must be between 0 and %d, got %g", recipes.MaxEta, eta)
 		}
 		cfg.Eta = cmd.Float("eta")
 	}

@@ -89,7 +89,7 @@ func TestScheduleJSON(t *testing.T) {
 	}
 
 	r = scheduleJSON(t, "-s", "dpmpp_2m", "--karras", "-n", "10")
-	if r.Scheduler != "dpmpp_2m" || !r.Karras || r.Rows[0].Timestep != 999 || r.Rows[9].Timestep != 0 {
+	if r.Scheduler != "dpmpp_2m_karras" || !r.Karras || r.Rows[0].Timestep != 999 || r.Rows[9].Timestep != 0 {
 		t.Errorf("dpmpp_2m --karras: %+v", r)
 	}
 
@@ -143,6 +143,8 @@ func TestScheduleErrors(t *testing.T) {
 		{[]string{"-s", "ddim", "--karras"}, "Karras sigmas are only available"},
 		{[]string{"-s", "lcm", "--offset", "1"}, "--offset does not apply to lcm"},
 		{[]string{"-s", "euler", "--eta", "0.5"}, "--eta applies to ddim only"},
+		{[]string{"-s", "ddim", "--eta", "2"}, "--eta must be between 0 and 1, got 2"},
+		{[]string{"-s", "ddim", "--eta", "-0.5"}, "--eta must be between 0 and 1, got -0.5"},
 		{[]string{"--config", bad}, bad},
 		{[]string{}, "--scheduler is required"},
 		{[]string{"-s", "euler", "extra"}, "no arguments"},
@@ -152,5 +154,60 @@ func TestScheduleErrors(t *testing.T) {
 		if err == nil || !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("coop schedule %v: %v; want a bad-input error (exit 2) containing %q", c.args, err, c.want)
 		}
+	}
+}
+
+// coop schedule --config agrees with a recipe run on the folder: a
+// folder's use_karras_sigmas gives dpmpp_2m_karras when no sampler is
+// named and nothing when one is (with a warning), and a class coop has
+// no sampler for shows the closest one, with a warning.
+func TestScheduleConfigAsRecipe(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, conf string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	karras := write("karras.json", `{"_class_name": "DPMSolverMultistepScheduler", "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012, "use_karras_sigmas": true}`)
+	unipc := write("unipc.json", `{"_class_name": "UniPCMultistepScheduler", "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012}`)
+
+	if r := scheduleJSON(t, "--config", karras, "-n", "10"); r.Scheduler != "dpmpp_2m_karras" || !r.Karras {
+		t.Errorf("--config karras: %s, karras %v; want dpmpp_2m_karras with Karras sigmas", r.Scheduler, r.Karras)
+	}
+	for _, s := range []string{"euler", "dpmpp_2m"} {
+		if r := scheduleJSON(t, "--config", karras, "-s", s, "-n", "10"); r.Scheduler != s || r.Karras {
+			t.Errorf("--config karras -s %s: %s, karras %v; want plain %s, as a recipe naming it runs", s, r.Scheduler, r.Karras, s)
+		}
+	}
+	res := coopCLI(t, "schedule", "--config", karras, "-s", "euler", "-n", "4")
+	if res.code != 0 || !strings.Contains(res.stderr, "use_karras_sigmas") || strings.Contains(res.stdout, "Karras sigmas") {
+		t.Errorf("--config karras -s euler: exit %d, stdout %q, stderr %q; want plain euler and a warning", res.code, res.stdout, res.stderr)
+	}
+	res = coopCLI(t, "schedule", "--config", unipc, "-n", "4")
+	if res.code != 0 || !strings.Contains(res.stdout, "scheduler: dpmpp_2m ") ||
+		!strings.Contains(res.stderr, "UniPCMultistepScheduler") || !strings.Contains(res.stderr, "--scheduler") {
+		t.Errorf("--config unipc: exit %d, stdout %q, stderr %q; want dpmpp_2m and a warning", res.code, res.stdout, res.stderr)
+	}
+}
+
+// A recipe without sampler: on a folder whose scheduler class coop has
+// no sampler for validates, with a warning naming the model, the file,
+// the class and the sampler it runs; the message of a bad sampler says
+// "sampler:" once.
+func TestValidateSchedulerFallback(t *testing.T) {
+	w := newWorkspace(t)
+	w.model("sd15")
+	w.write("sd15/scheduler/scheduler_config.json", `{"_class_name": "UniPCMultistepScheduler", "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012}`)
+	res := coopCLI(t, "validate", w.recipe(plainRecipe))
+	for _, want := range []string{"recipe.yaml:3:", "model sd", w.path("sd15/scheduler/scheduler_config.json"), "UniPCMultistepScheduler", "runs dpmpp_2m", "sampler:"} {
+		if res.code != 0 || !strings.Contains(res.stderr, want) {
+			t.Errorf("validate: exit %d, stderr %q; want exit 0 and a warning saying %q", res.code, res.stderr, want)
+		}
+	}
+	res = coopCLI(t, "validate", w.recipe(plainRecipe+"sampler: heun\n"))
+	if res.code != 2 || strings.Contains(res.stderr, "sampler: sampler:") || !strings.Contains(res.stderr, `unknown sampler "heun"`) {
+		t.Errorf("validate sampler heun: exit %d, stderr %q", res.code, res.stderr)
 	}
 }

@@ -384,19 +384,83 @@ func setBool(dst *bool, v *bool) {
 	}
 }
 
+// lowerName normalises a sampler name for lookup.
+func lowerName(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// classFallback is the sampler coop runs for a diffusers scheduler class it
+// does not implement, by the family of method: deterministic multistep
+// solvers get DPM-Solver++ 2M, k-diffusion ODE solvers on the sigma axis
+// (Heun, LMS, DPM2) get euler, their ancestral and SDE variants euler_a.
+// Any other class gets ddim, as PNDMScheduler does.
+var classFallback = map[string]string{
+	"unipcmultistepscheduler":         "dpmpp_2m",
+	"deismultistepscheduler":          "dpmpp_2m",
+	"dpmsolversinglestepscheduler":    "dpmpp_2m",
+	"heundiscretescheduler":           "euler",
+	"lmsdiscretescheduler":            "euler",
+	"kdpm2discretescheduler":          "euler",
+	"kdpm2ancestraldiscretescheduler": "euler_a",
+	"dpmsolversdescheduler":           "euler_a",
+}
+
+// karrasSampler is the sampler name that runs a sampler on Karras sigmas;
+// a recipe gets Karras sigmas only by naming it.
+var karrasSampler = map[string]string{"dpmpp_2m": "dpmpp_2m_karras"}
+
+// ClassChoice is the sampler coop runs for a model whose recipe names none,
+// from its scheduler_config.json's _class_name and use_karras_sigmas.
+type ClassChoice struct {
+	// Sampler is a canonical sampler name.
+	Sampler string
+	// Note is empty when Sampler is what the class asks for; else it says
+	// how Sampler differs (a class coop does not implement, Karras sigmas
+	// it cannot apply), for a warning.
+	Note string
+}
+
+// ForClass returns the sampler for a scheduler class ("" for a model
+// without scheduler_config.json: ddim) and its use_karras_sigmas. A class
+// coop implements gets its sampler (PNDMScheduler gets ddim, silently: the
+// original SD 1.x release offered both); DPMSolverMultistepScheduler with
+// Karras sigmas gets dpmpp_2m_karras. A class coop does not implement gets
+// the closest sampler coop has (classFallback), with a Note; so does
+// use_karras_sigmas where coop has no Karras variant of the sampler (Karras
+// sigmas are part of a sampler's name, so that a recipe records them).
+func ForClass(class string, karras bool) ClassChoice {
+	if class == "" {
+		return ClassChoice{Sampler: "ddim"}
+	}
+	var c ClassChoice
+	if name, err := Canonical(class); err == nil {
+		c.Sampler = name
+	} else if name, ok := classFallback[lowerName(class)]; ok {
+		c.Sampler = name
+		c.Note = fmt.Sprintf("coop has no sampler for %s and runs %s, the closest it has", class, name)
+	} else {
+		c.Sampler = "ddim"
+		c.Note = fmt.Sprintf("coop has no sampler for %s and runs ddim", class)
+	}
+	if karras && c.Sampler != "dpmpp_2m_karras" {
+		if k, ok := karrasSampler[c.Sampler]; ok {
+			c.Sampler = k
+		} else {
+			note := fmt.Sprintf("use_karras_sigmas is not applied: coop has Karras sigmas only as dpmpp_2m_karras, and runs %s on its own sigmas", c.Sampler)
+			if c.Note != "" {
+				note = c.Note + "; " + note
+			}
+			c.Note = note
+		}
+	}
+	return c
+}
+
 // SamplerForClass returns the canonical coop sampler name for a diffusers
 // scheduler class name, with Karras sigmas folded in for
 // DPMSolverMultistepScheduler (dpmpp_2m_karras); see New for the aliases.
+// Unlike ForClass it refuses a class coop does not implement.
 func SamplerForClass(class string, karras bool) (string, error) {
-	name, err := Canonical(class)
-	if err != nil {
+	if _, err := Canonical(class); err != nil {
 		return "", err
 	}
-	if name == "dpmpp_2m" && karras {
-		name = "dpmpp_2m_karras"
-	}
-	return name, nil
+	return ForClass(class, karras).Sampler, nil
 }
-
-// lowerName normalises a sampler name for lookup.
-func lowerName(s string) string { return strings.ToLower(strings.TrimSpace(s)) }

@@ -161,3 +161,38 @@ func TestReadSchedulerConfigErrors(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+func TestForClass(t *testing.T) {
+	for _, c := range []struct {
+		class  string
+		karras bool
+		want   string
+		note   string // "" when the choice is exact
+	}{
+		{"", false, "ddim", ""},
+		{"PNDMScheduler", false, "ddim", ""},
+		{"EulerDiscreteScheduler", false, "euler", ""},
+		{"DPMSolverMultistepScheduler", false, "dpmpp_2m", ""},
+		{"DPMSolverMultistepScheduler", true, "dpmpp_2m_karras", ""},
+		{"EulerDiscreteScheduler", true, "euler", "use_karras_sigmas is not applied"},
+		{"UniPCMultistepScheduler", false, "dpmpp_2m", "no sampler for UniPCMultistepScheduler and runs dpmpp_2m"},
+		{"UniPCMultistepScheduler", true, "dpmpp_2m_karras", "no sampler for UniPCMultistepScheduler"},
+		{"LMSDiscreteScheduler", false, "euler", "no sampler for LMSDiscreteScheduler"},
+		{"HeunDiscreteScheduler", false, "euler", "no sampler for HeunDiscreteScheduler"},
+		{"KDPM2AncestralDiscreteScheduler", false, "euler_a", "no sampler"},
+		{"FancyNewScheduler", false, "ddim", "no sampler for FancyNewScheduler and runs ddim"},
+	} {
+		got := sampler.ForClass(c.class, c.karras)
+		if got.Sampler != c.want || (c.note == "") != (got.Note == "") || !strings.Contains(got.Note, c.note) {
+			t.Errorf("ForClass(%q, %v) = %+v, want %s with a note containing %q", c.class, c.karras, got, c.want, c.note)
+		}
+	}
+	if _, err := sampler.SamplerForClass("UniPCMultistepScheduler", false); err == nil {
+		t.Error("SamplerForClass accepted a class coop does not implement")
+	}
+	// Errors carry no "sampler:" prefix of their own, so that a recipe
+	// error at field sampler does not say it twice.
+	if _, err := sampler.Canonical("heun"); err == nil || strings.HasPrefix(err.Error(), "sampler:") {
+		t.Errorf("Canonical(heun): %v", err)
+	}
+}

@@ -58,6 +58,10 @@
 //	lcm              Latent Consistency Model            LCMScheduler
 //	ddpm_wuerstchen  Stable Cascade's DDPM, cosine       DDPMWuerstchenScheduler
 //
+// ForClass picks the sampler for a model folder's scheduler class when a
+// recipe names none, the closest one coop has for classes it does not
+// implement (UniPC gets dpmpp_2m, Heun and LMS euler, others ddim).
+//
 // The equations are diffusers' (each sampler's type comment states them)
 // and the conformance tests check them against an independent float64
 // evaluation. Tables are built in float64, diffusers' in float32; the two

@@ -155,7 +155,7 @@ func Canonical(name string) (string, error) {
 	if c, ok := aliases[key]; ok {
 		return c, nil
 	}
-	return "", fmt.Errorf("sampler: unknown scheduler %q (known: %s; or a diffusers class: %s)", name, strings.Join(Names(), ", "), strings.Join(aliasNames(), ", "))
+	return "", fmt.Errorf("unknown scheduler %q (known: %s; or a diffusers class: %s)", name, strings.Join(Names(), ", "), strings.Join(aliasNames(), ", "))
 }
 
 func aliasNames() []string {

@@ -35,6 +35,7 @@ func (j *Job) CheckImages() (warnings []string, err error) {
 	}
 	seen := map[string]*read{}
 	warned := map[string]bool{}
+	warnings = j.SchedulerWarnings()
 	warn := func(field, format string, args ...any) {
 		w := r.Errorf(field, format, args...).Error()
 		if !warned[w] {

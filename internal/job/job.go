@@ -79,6 +79,9 @@ func Prepare(r *recipes.Recipe) (*Job, error) {
 	if err := checkInterposers(r, plan, infos); err != nil {
 		return nil, err
 	}
+	if err := checkFusedSlots(r, plan, infos); err != nil {
+		return nil, err
+	}
 	return &Job{Recipe: r, Infos: infos, Plan: plan}, nil
 }
 
