@@ -256,6 +256,12 @@ stages:
 		w.image("control.png", faults.RGB, 512, 512)
 		return []string{"run", w.recipe(strings.Replace(controlRecipe, "image: control.png", "image: control.png, scale: 1e300", 1))}
 	}, 2, []string{"{dir}/recipe.yaml:11:", "scale: must be between 0 and 10, got 1e+300"}},
+	{"recipe", "more fused controls than the unet has slots", func(w *workspace) []string {
+		w.model("sd15-fusedcn")
+		w.image("control.png", faults.RGB, 512, 512)
+		return []string{"run", w.recipe(strings.Replace(plainRecipe, "{path: sd15}", "{path: sd15-fusedcn}", 1) +
+			"stages:\n  - participants:\n      - model: sd\n        controls:\n" + strings.Repeat("          - {model: sd, image: control.png}\n", 3))}
+	}, 2, []string{"{dir}/recipe.yaml:13:21:", "controls.2.model: model sd has 2 ControlNet slots fused into its unet and this is its control 3"}},
 	{"recipe", "eta above 1", func(w *workspace) []string {
 		w.model("sd15")
 		return []string{"run", w.recipe(plainRecipe + "sampler: ddim\neta: 50\n")}
@@ -536,6 +542,40 @@ stages:
 		w.write("out/recipe-1.png", "an image the user cares about")
 		return []string{"run", w.recipe(plainRecipe)}
 	}, 2, []string{"{dir}/out/recipe-1.png exists", "--force"}},
+	{"cli", "--out names a file", func(w *workspace) []string {
+		w.model("sd15")
+		w.write("afile", "x")
+		return []string{"run", "--out", w.path("afile"), w.recipe(plainRecipe)}
+	}, 2, []string{"output folder {dir}/afile is a file, not a folder"}},
+	{"cli", "output.dir under a file", func(w *workspace) []string {
+		w.model("sd15")
+		w.write("afile", "x")
+		return []string{"run", w.recipe(plainRecipe + "output: {dir: afile/out}\n")}
+	}, 2, []string{"output folder {dir}/afile/out cannot be created: {dir}/afile is a file"}},
+	{"cli", "output folder that cannot be created", func(w *workspace) []string {
+		w.model("sd15")
+		return []string{"run", "--out", "/proc/coop-bad-input", w.recipe(plainRecipe)}
+	}, 2, []string{"output folder /proc/coop-bad-input cannot be created: /proc is not writable"}},
+	{"cli", "output file name too long", func(w *workspace) []string {
+		w.model("sd15")
+		return []string{"run", "--set", "output.name=" + strings.Repeat("n", 252), w.recipe(plainRecipe)}
+	}, 2, []string{"256 bytes long, longer than the 255 bytes", "output.name"}},
+	{"cli", "--force onto a folder", func(w *workspace) []string {
+		w.model("sd15")
+		w.write("out/recipe-1.png/keep.txt", "a folder where the image goes")
+		return []string{"run", "--force", w.recipe(plainRecipe)}
+	}, 2, []string{"{dir}/out/recipe-1.png is a folder", "--force replaces files, not folders"}},
+	{"cli", "fixtures with an empty --only", func(w *workspace) []string {
+		return []string{"fixtures", "--out", w.path("zoo"), "--only", ""}
+	}, 2, []string{"--only names no fixture"}},
+	{"cli", "interposer fit from a model without an encoder", func(w *workspace) []string {
+		w.must(os.RemoveAll(filepath.Join(w.modelAt("sd15", "noenc"), "vae_encoder")))
+		return []string{"interposer", "fit", "--from", w.path("noenc"), "--to", w.model("sd15"), "--out", w.path("ip.json")}
+	}, 2, []string{"--from {dir}/noenc", "has no VAE encoder (vae_encoder)"}},
+	{"cli", "interposer fit to a model without a decoder", func(w *workspace) []string {
+		w.must(os.RemoveAll(filepath.Join(w.modelAt("sd15", "nodec"), "vae_decoder")))
+		return []string{"interposer", "fit", "--from", w.model("sd15"), "--to", w.path("nodec"), "--out", w.path("ip.json")}
+	}, 2, []string{"--to {dir}/nodec", "has no VAE decoder (vae_decoder)", "--holdout 0"}},
 	{"cli", "PNG without a recipe", func(w *workspace) []string {
 		return []string{"run", w.image("photo.png", faults.RGB, 8, 8)}
 	}, 2, []string{"{dir}/photo.png: the PNG holds no coop recipe"}},

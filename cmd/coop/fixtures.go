@@ -63,6 +63,9 @@ func fixturesAction(ctx context.Context, cmd *cli.Command) error {
 			}
 		}
 	}
+	if cmd.IsSet("only") && len(names) == 0 {
+		return badInputf("fixtures: --only names no fixture; give fixture names (see --list), or leave --only out to write the whole zoo")
+	}
 	for _, n := range names {
 		if _, ok := fixtures.Lookup(n); !ok {
 			return badInputf("fixtures: --only: no fixture called %q; known: %s", n, strings.Join(fixtures.Names(), ", "))

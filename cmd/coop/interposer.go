@@ -101,8 +101,7 @@ func interposerFitAction(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return badInput(err)
 	}
-	holdout := cmd.Int("holdout")
-	if holdout < 0 || holdout >= len(images) {
+	if holdout := cmd.Int("holdout"); holdout < 0 || holdout >= len(images) {
 		return badInputf("interposer fit: --holdout %d must leave at least one of the %d images for the fit", holdout, len(images))
 	}
 
@@ -121,6 +120,13 @@ func interposerFitAction(ctx context.Context, cmd *cli.Command) error {
 	toPx, err := interposerSize(cmd.String("to-size"), toInfo, "--to-size")
 	if err != nil {
 		return badInput(err)
+	}
+	holdout := cmd.Int("holdout")
+	if err := interposerParts(fromInfo, "--from", true, true, ""); err != nil {
+		return err
+	}
+	if err := interposerParts(toInfo, "--to", true, holdout > 0, "the held-out images are decoded with it; --holdout 0 skips them"); err != nil {
+		return err
 	}
 	if err := initRuntime(cmd.String("ort-lib"), ""); err != nil {
 		return err
@@ -286,6 +292,31 @@ func interposerSize(flag string, info *adapters.Info, name string) (adapters.Siz
 		return size, fmt.Errorf("%s for model %q: %w", name, info.Name, err)
 	}
 	return size, nil
+}
+
+// interposerParts refuses a model folder without the autoencoder parts a
+// fit uses (Info.Parts, as adapters.Check finds them): the source's
+// encoder and decoder (the calibration images are encoded into its space,
+// and the pixel bridge decodes them), the target's encoder (the bridge's
+// far end) and, for the held-out evaluation, its decoder (why says so).
+func interposerParts(info *adapters.Info, flag string, encoder, decoder bool, why string) error {
+	var missing []string
+	if encoder && !info.Parts.Encoder {
+		missing = append(missing, "VAE encoder (vae_encoder)")
+	}
+	if decoder && !info.Parts.Decoder {
+		missing = append(missing, "VAE decoder (vae_decoder)")
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if why != "" && !info.Parts.Decoder && decoder {
+		why = ": " + why
+	} else {
+		why = ""
+	}
+	return badInputf("interposer fit: %s %s: model %q has no %s, which fitting an interposer needs%s",
+		flag, info.Dir, info.Name, strings.Join(missing, " and no "), why)
 }
 
 // interposerAutoencoder loads the model folder and returns it when it has an

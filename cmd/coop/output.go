@@ -7,10 +7,12 @@ import (
 	"image"
 	_ "image/jpeg" // control and img2img images may be JPEG
 	"image/png"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/image/draw"
 
@@ -129,6 +131,7 @@ func prepareBatch(r *recipes.Recipe, o batchOptions) (*batch, error) {
 				if err != nil {
 					return nil, badInput(v.Recipe.Errorf("output.name", "%v", err))
 				}
+				name = trimDoublePNG(name)
 				img.path = filepath.Join(dir, name)
 			} else {
 				img.path = dir // named below, once the count is known
@@ -165,10 +168,29 @@ func sheetColumns(shape []int, seeds int) int {
 	return max(cols, 1)
 }
 
-// checkOutputs refuses two images with one file name and, without force,
-// files that exist.
+// trimDoublePNG drops the ".png" that output.FileName adds to a name
+// that already ends in ".png" (any case): output.name: x.png writes
+// x.png, not x.png.png.
+func trimDoublePNG(name string) string {
+	stem := strings.TrimSuffix(name, ".png")
+	if len(stem) > len(".png") && strings.EqualFold(filepath.Ext(stem), ".png") {
+		return stem
+	}
+	return name
+}
+
+// maxNameBytes is the longest file name (one path element) Linux file
+// systems take.
+const maxNameBytes = 255
+
+// checkOutputs refuses, before any model runs, two images with one file
+// name, a file name longer than the file system takes, a folder where an
+// image goes (with force too: --force replaces files, not folders),
+// without force files that exist, and output folders that are files or
+// cannot be created or written to.
 func checkOutputs(batches []*batch, force bool) error {
 	seen := map[string]string{}
+	dirs := map[string]bool{}
 	check := func(path, what string) error {
 		abs, err := filepath.Abs(path)
 		if err != nil {
@@ -178,10 +200,22 @@ func checkOutputs(batches []*batch, force bool) error {
 			return badInputf("%s and %s would both be written to %s; give output.name placeholders ({seed}, {variant}) or another output.dir", prev, what, path)
 		}
 		seen[abs] = what
-		if force {
-			return nil
+		if base := filepath.Base(abs); len(base) > maxNameBytes {
+			return badInputf("%s: the file name of %s is %d bytes long, longer than the %d bytes file systems take; shorten output.name", path, what, len(base), maxNameBytes)
 		}
-		if _, err := os.Lstat(path); err == nil {
+		if dir := filepath.Dir(abs); !dirs[dir] {
+			dirs[dir] = true
+			if err := checkOutputDir(filepath.Dir(path)); err != nil {
+				return err
+			}
+		}
+		st, err := os.Lstat(path)
+		switch {
+		case err != nil:
+			return nil
+		case st.IsDir():
+			return badInputf("%s is a folder; refusing to write %s there (--force replaces files, not folders): give another --out or output.name", path, what)
+		case !force:
 			return badInputf("%s exists; refusing to overwrite it (use --force, or another --out)", path)
 		}
 		return nil
@@ -202,6 +236,52 @@ func checkOutputs(batches []*batch, force bool) error {
 			}
 		}
 	}
+	return nil
+}
+
+// checkOutputDir checks that the output folder dir is a folder, or can be
+// created as one, and can be written to: it creates and removes a file in
+// dir, or in its nearest existing parent when dir is missing. Errors are
+// bad input naming dir.
+func checkOutputDir(dir string) error {
+	if dir == "" {
+		dir = "."
+	}
+	hint := "give another --out or output.dir"
+	p := dir
+	for {
+		st, err := os.Stat(p)
+		if err == nil {
+			if st.IsDir() {
+				break
+			}
+			if p == dir {
+				return badInputf("output folder %s is a file, not a folder; %s", dir, hint)
+			}
+			return badInputf("output folder %s cannot be created: %s is a file, not a folder; %s", dir, p, hint)
+		}
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			return badInputf("output folder %s: %v; %s", dir, err, hint)
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return badInputf("output folder %s: %v; %s", dir, err, hint)
+		}
+		p = parent
+	}
+	f, err := os.CreateTemp(p, ".coop-write-check-*")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		if p == dir {
+			return badInputf("output folder %s is not writable (%v); %s", dir, err, hint)
+		}
+		return badInputf("output folder %s cannot be created: %s is not writable (%v); %s", dir, p, err, hint)
+	}
+	f.Close()
+	os.Remove(f.Name())
 	return nil
 }
 

@@ -30,7 +30,8 @@ func init() {
 		Usage:     "render a recipe, or re-run the recipe a coop PNG holds",
 		ArgsUsage: "RECIPE.yaml | IMAGE.png",
 		Description: "coop run checks the recipe against every model's signature, then renders one image per seed and " +
-			"sweep combination into output.dir (--out replaces it), named by output.name. Each PNG holds the fully " +
+			"sweep combination into output.dir (--out replaces it), named by output.name plus .png (a name that already ends " +
+			"in .png keeps that one ending: x.png names x.png). Each PNG holds the fully " +
 			"resolved recipe (coop_version, every default the models decided, the seed, each model's SHA-256, " +
 			"absolute paths) in an iTXt chunk named coop-recipe.\n\n" +
 			"Given a PNG that coop wrote, coop run renders its recipe again and writes NAME-rerun.png next to it " +
@@ -41,7 +42,9 @@ func init() {
 			"only the seed changes, NAME-rerun-HASH.png (HASH: 8 hex digits of the changed recipe's SHA-256, the seed " +
 			"left out) when anything else does, NAME-rerun-HASH-seedS.png when both do; the same change always gets " +
 			"the same name. Moving the models (--set models.NAME.path=...) is no change.\n\n" +
-			"Existing files are never replaced without --force; every file is written to a temporary name and " +
+			"Output folders and file names are checked before any model runs: a folder that is a file or cannot be " +
+			"written to, a file name longer than 255 bytes, or a folder where an image goes (--force replaces files, " +
+			"not folders) is refused. Existing files are never replaced without --force; every file is written to a temporary name and " +
 			"renamed when complete. A recipe with a sweep also gets a labelled contact sheet, RECIPE-sweep.png.\n\n" +
 			"Progress goes to stderr: a bar per stage on a terminal, plain lines otherwise. With --json, stdout " +
 			"carries one JSON object per line: {\"event\":\"step\",...} per step, then {\"event\":\"image\",...} and " +
@@ -134,12 +137,37 @@ func runAction(ctx context.Context, cmd *cli.Command) error {
 	if err := initRuntime(cmd.String("ort-lib"), b.recipe.Device); err != nil {
 		return err
 	}
-	return render(ctx, []*batch{b}, o.force, pr)
+	return cudaHint(render(ctx, []*batch{b}, o.force, pr))
+}
+
+// cudaHint adds how to install the CUDA build of ONNX Runtime to an error
+// that says the library has no usable CUDA execution provider.
+func cudaHint(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "coop setup --cuda") || !strings.Contains(msg, "CUDA execution provider") && !strings.Contains(msg, "libonnxruntime_providers_") {
+		return err
+	}
+	return fmt.Errorf("%w (run `coop setup --cuda` to install the CUDA build of ONNX Runtime %s)", err, ort.CUDAVersion)
 }
 
 // initRuntime loads ONNX Runtime for device, adding how to get a working
 // library to an error that does not already say it.
 func initRuntime(flagPath, device string) error {
+	if device == ort.DeviceCUDA {
+		// A library without the CUDA execution provider fails when the
+		// first model loads; say so, and how to get one, before that.
+		if path, source, err := ort.LocateFor(flagPath, device); err == nil {
+			if err := ort.CheckCUDA(path, source); err != nil {
+				if source == ort.SourceFlag {
+					return badInput(err)
+				}
+				return err
+			}
+		}
+	}
 	err := job.InitRuntime(flagPath, device)
 	switch {
 	case err == nil || errors.Is(err, ort.ErrNotFound):

@@ -18,7 +18,8 @@ func init() {
 			"checks its SHA-256 and stores it under $" + ort.CacheEnv + " or the user cache directory. " +
 			"It does nothing when an intact copy is already there.\n\n" +
 			"coop setup --check reports which library coop would load (--ort-lib, $" + ort.LibraryEnv +
-			", the cache, then system directories), loads it to prove it works, and fails when there is none.\n\n" +
+			", the cache, then system directories), loads it to prove it works, and fails when there is none. With --cuda it checks the library --device cuda " +
+			"loads: the CUDA build with its CUDA execution provider beside it, failing when only a CPU build is there.\n\n" +
 			"coop setup --cuda installs the CUDA build of ONNX Runtime " + ort.CUDAVersion + " instead (the npm packages " +
 			"com.github.asus4.onnxruntime and com.github.asus4.onnxruntime.linux-x64-gpu, about 330 MB to download): " +
 			"libonnxruntime.so with its CUDA execution provider beside it, which --device cuda then loads when neither --ort-lib nor $" +
@@ -49,6 +50,13 @@ func setupAction(ctx context.Context, cmd *cli.Command) error {
 		path, source, err := ort.LocateFor(cmd.String("ort-lib"), device)
 		if err != nil {
 			return err
+		}
+		if device == ort.DeviceCUDA {
+			// --check --cuda checks the CUDA build, not whatever
+			// library --device cuda would fall back to.
+			if err := ort.CheckCUDA(path, source); err != nil {
+				return err
+			}
 		}
 		if err := ort.Init(path); err != nil {
 			return fmt.Errorf("%w (found via %s)", err, source)

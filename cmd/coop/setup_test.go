@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -117,5 +118,51 @@ func TestSetupBadUsage(t *testing.T) {
 		if code, _, stderr := setupCLI(t, args...); code != 2 {
 			t.Errorf("coop %v: status %d (stderr %q), want 2", args, code, stderr)
 		}
+	}
+}
+
+// setup --check --cuda checks the CUDA build that --device cuda loads, not
+// the CPU build it would fall back to; run --device cuda says to install
+// it before any model runs.
+func TestSetupCheckCUDA(t *testing.T) {
+	lib := orttest.Library(t)
+	if len(ort.MissingCUDAProviders(lib)) == 0 {
+		t.Skip("the test library is a CUDA build")
+	}
+	cacheLib := isolateSetup(t)
+	if err := os.MkdirAll(filepath.Dir(cacheLib), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(lib, cacheLib); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := setupCLI(t, "setup", "--check", "--cuda")
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "coop setup --cuda") || !strings.Contains(stderr, "CUDA build of ONNX Runtime "+ort.CUDAVersion+" is not installed") {
+		t.Errorf("--check --cuda with only the CPU build: status %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, stdout, stderr = setupCLI(t, "--ort-lib", lib, "setup", "--check", "--cuda")
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "coop setup --cuda") {
+		t.Errorf("--check --cuda with a CPU --ort-lib: status %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if err := initRuntime("", ort.DeviceCUDA); err == nil || !strings.Contains(err.Error(), "coop setup --cuda") {
+		t.Errorf("initRuntime for cuda with only the CPU build: %v", err)
+	}
+	if err := initRuntime(lib, ort.DeviceCUDA); !isBadInput(err) || !strings.Contains(err.Error(), "coop setup --cuda") {
+		t.Errorf("initRuntime for cuda with a CPU --ort-lib: %v", err)
+	}
+}
+
+// An error from a session that cannot get the CUDA provider names the
+// command that installs it.
+func TestCUDAHint(t *testing.T) {
+	err := cudaHint(errors.New("device cuda: the ONNX Runtime library /x/libonnxruntime.so.1 has no usable CUDA execution provider: libonnxruntime_providers_shared.so: cannot open shared object file"))
+	if err == nil || !strings.Contains(err.Error(), "coop setup --cuda") {
+		t.Errorf("cudaHint: %v", err)
+	}
+	if err := cudaHint(errors.New("other")); err.Error() != "other" {
+		t.Errorf("cudaHint changed an unrelated error: %v", err)
+	}
+	if cudaHint(nil) != nil {
+		t.Error("cudaHint(nil) is not nil")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"unicode/utf8"
 )
 
 // ErrExists is wrapped by the error Write returns when overwrite is false
@@ -35,7 +36,7 @@ func Write(path string, overwrite bool, fill func(w io.Writer) error) (err error
 	if dir == "" {
 		dir = "."
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".*.tmp")
+	tmp, err := os.CreateTemp(dir, "."+tempStem(base)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -88,6 +89,24 @@ func Write(path string, overwrite bool, fill func(w io.Writer) error) (err error
 	}
 	committed = true
 	return nil
+}
+
+// maxTempStem bounds the part of the final name the temporary name
+// repeats, so that the temporary name (the stem, a dot, up to 20 random
+// digits and ".tmp") stays within the 255 bytes file systems take
+// whatever the final name's length.
+const maxTempStem = 200
+
+// tempStem is base cut to maxTempStem bytes, at a UTF-8 boundary.
+func tempStem(base string) string {
+	if len(base) <= maxTempStem {
+		return base
+	}
+	n := maxTempStem
+	for n > 0 && !utf8.RuneStart(base[n]) {
+		n--
+	}
+	return base[:n]
 }
 
 // WriteBytes is Write for data already in memory.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/coop-diffusion/coop/internal/atomicfile"
@@ -49,5 +50,23 @@ func TestWrite(t *testing.T) {
 			names = append(names, e.Name())
 		}
 		t.Fatalf("folder holds %v after a failed write, want only a.txt", names)
+	}
+}
+
+// A final name near the file system's 255-byte limit still gets a
+// temporary name it takes.
+func TestWriteLongName(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []int{200, 240, 251, 255} {
+		path := filepath.Join(dir, strings.Repeat("é", n/2)+strings.Repeat("a", n%2))
+		if err := atomicfile.WriteBytes(path, []byte("x"), false); err != nil {
+			t.Fatalf("%d-byte name: %v", n, err)
+		}
+		if err := atomicfile.WriteBytes(path, []byte("y"), true); err != nil {
+			t.Fatalf("%d-byte name, overwriting: %v", n, err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 4 {
+		t.Errorf("folder holds %d entries, want the 4 files", len(entries))
 	}
 }

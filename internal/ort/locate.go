@@ -102,6 +102,50 @@ func LocateFor(flagPath, device string) (path, source string, err error) {
 	return systemLocator().locate(flagPath, device)
 }
 
+// CUDAProviderFiles are the libraries the CUDA build coop setup --cuda
+// installs puts beside libonnxruntime.so: ONNX Runtime loads its CUDA
+// execution provider from them.
+var CUDAProviderFiles = []string{"libonnxruntime_providers_shared.so", cudaProviderLibrary}
+
+// MissingCUDAProviders lists the CUDAProviderFiles that are not beside the
+// ONNX Runtime library at libPath: none for a CUDA build as coop setup
+// --cuda installs it, all of them for a CPU build.
+func MissingCUDAProviders(libPath string) []string {
+	var missing []string
+	for _, name := range CUDAProviderFiles {
+		if checkLibraryFile(filepath.Join(filepath.Dir(libPath), name)) != nil {
+			missing = append(missing, name)
+		}
+	}
+	return missing
+}
+
+// CheckCUDA checks that the library LocateFor found for device cuda
+// (path, from source) has the CUDA execution provider beside it; the
+// error says to run coop setup --cuda. A library named by the flag or the
+// environment is the user's choice and only needs the provider library
+// itself, which a build with CUDA always ships as a separate file.
+func CheckCUDA(path, source string) error {
+	missing := MissingCUDAProviders(path)
+	if source == SourceFlag || source == SourceEnv {
+		if checkLibraryFile(filepath.Join(filepath.Dir(path), cudaProviderLibrary)) == nil {
+			return nil
+		}
+		return fmt.Errorf("device cuda: the ONNX Runtime library %s (given by %s) has no CUDA execution provider (%s) beside it; run `coop setup --cuda` to install the CUDA build of ONNX Runtime %s, or name a CUDA build", path, source, cudaProviderLibrary, CUDAVersion)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if source == SourceCUDACache {
+		return fmt.Errorf("device cuda: the CUDA build of ONNX Runtime in %s is incomplete (%s missing); run `coop setup --cuda --force` to install it again", filepath.Dir(path), strings.Join(missing, ", "))
+	}
+	where := "the cache"
+	if p, err := CachedCUDALibraryPath(); err == nil {
+		where = p
+	}
+	return fmt.Errorf("device cuda: the CUDA build of ONNX Runtime %s is not installed (looked for %s); the library found, %s (from %s), has no CUDA execution provider: run `coop setup --cuda` to install it", CUDAVersion, where, path, source)
+}
+
 // locator holds Locate's inputs so that tests can point every step at
 // temporary directories.
 type locator struct {

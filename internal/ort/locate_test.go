@@ -217,3 +217,37 @@ func TestLocateForCUDA(t *testing.T) {
 	check("cpu", "", DeviceCPU, cacheLib, SourceCache)
 	check("cuda with --ort-lib", flagLib, DeviceCUDA, flagLib, SourceFlag)
 }
+
+// CheckCUDA: --device cuda needs the CUDA provider beside the library;
+// the CPU build found instead, or an incomplete CUDA build, is refused
+// with the command that installs the CUDA build.
+func TestCheckCUDA(t *testing.T) {
+	dir := t.TempDir()
+	cpu := fakeLibrary(t, filepath.Join(dir, "cpu", "libonnxruntime.so.1"))
+	cuda := fakeLibrary(t, filepath.Join(dir, "cuda", "libonnxruntime.so"))
+	if got := MissingCUDAProviders(cuda); !reflect.DeepEqual(got, CUDAProviderFiles) {
+		t.Errorf("MissingCUDAProviders of a bare library = %v, want %v", got, CUDAProviderFiles)
+	}
+	for _, c := range []struct{ path, source, want string }{
+		{cpu, SourceCache, "run `coop setup --cuda`"},
+		{cpu, SourceSystem, "run `coop setup --cuda`"},
+		{cpu, SourceFlag, "run `coop setup --cuda`"},
+		{cuda, SourceCUDACache, "coop setup --cuda --force"},
+	} {
+		err := CheckCUDA(c.path, c.source)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), filepath.Dir(c.path)) {
+			t.Errorf("%s from %s: %v, want an error saying %q", c.path, c.source, err, c.want)
+		}
+	}
+	for _, name := range CUDAProviderFiles {
+		fakeLibrary(t, filepath.Join(filepath.Dir(cuda), name))
+	}
+	if got := MissingCUDAProviders(cuda); len(got) != 0 {
+		t.Errorf("MissingCUDAProviders of a CUDA build = %v", got)
+	}
+	for _, source := range []string{SourceCUDACache, SourceFlag, SourceEnv} {
+		if err := CheckCUDA(cuda, source); err != nil {
+			t.Errorf("a CUDA build from %s: %v", source, err)
+		}
+	}
+}
