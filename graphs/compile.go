@@ -230,6 +230,7 @@ func (c *compiler) compile() (*Plan, error) {
 					p.Width, p.Height = in.Native.Width, in.Native.Height
 				}
 			}
+			fused := 0 // controls taking the next slot of the participant's unet
 			for ci, rc := range rp.Controls {
 				cp := fmt.Sprintf("%s.controls.%d", pp, ci)
 				cn, err := c.info(cp+".model", rc.Model)
@@ -238,6 +239,13 @@ func (c *compiler) compile() (*Plan, error) {
 				}
 				if err := controlFits(cn, in, rc.Model, rp.Model); err != nil {
 					return nil, r.Errorf(cp+".model", "%v", err)
+				}
+				if fusedInto(cn, in) {
+					if fused >= in.Control.Fused {
+						return nil, r.Errorf(cp+".model", "model %s has %d ControlNet slots fused into its unet and this is its control %d: each control of a fused unet takes the next slot, in order; drop a control or name a split ControlNet model",
+							rp.Model, in.Control.Fused, fused+1)
+					}
+					fused++
 				}
 				p.Controls = append(p.Controls, Control{Model: rc.Model, Image: r.Path(rc.Image), Scale: rc.Scale, Window: Window{Start: rc.Window.Start, End: rc.Window.End}})
 			}
@@ -255,12 +263,16 @@ func (c *compiler) compile() (*Plan, error) {
 	return plan, nil
 }
 
+// fusedInto reports whether control model cn names ControlNets fused
+// into base's unet: the participant's own model, or its folder.
+func fusedInto(cn, base *adapters.Info) bool { return cn.Name == base.Name || cn.Dir == base.Dir }
+
 // controlFits checks that a ControlNet suits the participant it is attached
 // to: a split ControlNet needs a unet with residual inputs of the same
 // count and the same context width; a fused one is a slot of the
 // participant's own unet.
 func controlFits(cn, base *adapters.Info, cnName, baseName string) error {
-	if cn.Name == base.Name || cn.Dir == base.Dir {
+	if fusedInto(cn, base) {
 		if base.Control.Fused == 0 {
 			return fmt.Errorf("model %s has no ControlNet fused into its unet; name a ControlNet model", baseName)
 		}

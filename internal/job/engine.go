@@ -1,13 +1,10 @@
 package job
 
 import (
-	"fmt"
 	"runtime"
 
 	"github.com/coop-diffusion/coop/adapters"
 	"github.com/coop-diffusion/coop/coop"
-	"github.com/coop-diffusion/coop/graphs"
-	"github.com/coop-diffusion/coop/recipes"
 )
 
 // engineModel is the engine's view of a loaded model; the engine opens,
@@ -70,43 +67,4 @@ func (j *Job) sessionFor(name string, o adapters.LoadOptions) adapters.LoadOptio
 		o.Session.IntraOpThreads = j.IntraOpThreads(name)
 	}
 	return o
-}
-
-// fusedSlot reports whether control c of participant p is one of the
-// ControlNets fused into p's own unet (the control names p's model, or a
-// model in the same folder; see graphs.Compile) rather than a split
-// ControlNet of its own.
-func fusedSlot(infos map[string]*adapters.Info, p *graphs.Participant, c graphs.Control) bool {
-	if c.Model == p.Model {
-		return true
-	}
-	cn, base := infos[c.Model], infos[p.Model]
-	return cn != nil && base != nil && cn.Dir != "" && cn.Dir == base.Dir
-}
-
-// checkFusedSlots refuses a participant with more fused controls than its
-// unet has slots: each control of a fused unet takes the next slot, in
-// the recipe's order (controlnet_images [slots, B, 3, H, W]).
-func checkFusedSlots(r *recipes.Recipe, plan *graphs.Plan, infos map[string]*adapters.Info) error {
-	for si, st := range plan.Stages {
-		for pj, p := range st.Participants {
-			base := infos[p.Model]
-			if base == nil {
-				continue
-			}
-			k := 0
-			for ci, c := range p.Controls {
-				if !fusedSlot(infos, p, c) {
-					continue
-				}
-				if k >= base.Control.Fused {
-					field := fmt.Sprintf("stages.%d.participants.%d.controls.%d.model", si, pj, ci)
-					return r.Errorf(field, "model %s has %d ControlNet slots fused into its unet and this is its control %d: each control of a fused unet takes the next slot, in order; drop a control or name a split ControlNet model",
-						p.Model, base.Control.Fused, k+1)
-				}
-				k++
-			}
-		}
-	}
-	return nil
 }

@@ -79,9 +79,6 @@ func Prepare(r *recipes.Recipe) (*Job, error) {
 	if err := checkInterposers(r, plan, infos); err != nil {
 		return nil, err
 	}
-	if err := checkFusedSlots(r, plan, infos); err != nil {
-		return nil, err
-	}
 	return &Job{Recipe: r, Infos: infos, Plan: plan}, nil
 }
 
