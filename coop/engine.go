@@ -73,11 +73,13 @@ func (c *promptCache) encode(ctx context.Context, text adapters.TextEncoder, p a
 }
 
 // sameEncoder reports whether a and b are the same text encoder.
-func sameEncoder(a, b adapters.TextEncoder) bool {
-	if a == nil || b == nil || reflect.TypeOf(a) != reflect.TypeOf(b) || !reflect.TypeOf(a).Comparable() {
-		return false
-	}
-	return a == b
+func sameEncoder(a, b adapters.TextEncoder) bool { return samePart(a, b) }
+
+// samePart reports whether a and b are the same model part: values of
+// one comparable type that are equal (comparing values of a type that
+// cannot be compared would panic; such parts are never the same).
+func samePart(a, b any) bool {
+	return a != nil && b != nil && reflect.TypeOf(a) == reflect.TypeOf(b) && reflect.TypeOf(a).Comparable() && a == b
 }
 
 // Event reports progress after each step.

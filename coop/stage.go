@@ -3,7 +3,6 @@ package coop
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"slices"
 	"time"
 
@@ -234,7 +233,7 @@ func (s *stageRun) trajectory(ctx context.Context, si, j int, p *graphs.Particip
 			return nil, fmt.Errorf("stage %s: model %s is not a ControlNet", st.Name, cm.Name)
 		}
 		net := cm.ControlNet
-		if slices.ContainsFunc(m.ControlNets, func(slot adapters.ControlNetModel) bool { return sameControlNet(slot, net) }) {
+		if slices.ContainsFunc(m.ControlNets, func(slot adapters.ControlNetModel) bool { return samePart(slot, net) }) {
 			// A ControlNet fused into the participant's unet: each
 			// control takes the next slot, with its own image and scale.
 			if fused >= len(m.ControlNets) {
@@ -287,12 +286,6 @@ func (s *stageRun) trajectory(ctx context.Context, si, j int, p *graphs.Particip
 	return tj, nil
 }
 
-// sameControlNet reports whether a and b are the same ControlNet (values
-// of a type that cannot be compared are never the same).
-func sameControlNet(a, b adapters.ControlNetModel) bool {
-	return a != nil && b != nil && reflect.TypeOf(a) == reflect.TypeOf(b) && reflect.TypeOf(a).Comparable() && a == b
-}
-
 // stageParts lists the distinct model parts that the stage's steps run:
 // every participant's denoiser, autoencoder and ControlNets, and the
 // primary's autoencoder.
@@ -302,13 +295,9 @@ func stageParts(trajs []*trajectory, primary *Model) []any {
 		if _, ok := p.(adapters.Timed); !ok {
 			return
 		}
-		comparable := reflect.TypeOf(p).Comparable()
-		for _, q := range parts {
-			if comparable && q == p {
-				return
-			}
+		if !slices.ContainsFunc(parts, func(q any) bool { return samePart(q, p) }) {
+			parts = append(parts, p)
 		}
-		parts = append(parts, p)
 	}
 	add(primary.VAE)
 	for _, tj := range trajs {
